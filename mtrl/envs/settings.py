@@ -1,0 +1,114 @@
+"""Observation and protocol settings per suite: every preprocessing choice is a named field."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+
+def cache_dir() -> Path:
+    """Where generated games and build products are kept (``$MTRL_CACHE`` overrides)."""
+    return Path(os.environ.get("MTRL_CACHE", Path.home() / ".cache" / "mtrl"))
+
+
+@dataclass(frozen=True)
+class AtariSettings:
+    """The standard Atari protocol (Machado et al. 2018 sticky actions; DQN-style frames)."""
+
+    size: int = 64  # frames resized to size x size
+    grayscale: bool = False
+    frame_stack: int = 1
+    frame_skip: int = 4  # agent step = frame_skip emulator frames, max-pooled over the last two
+    sticky_action_prob: float = 0.25
+    max_frames: int = 108_000  # per episode, emulator frames
+    noop_max: int = 0  # random no-op starts; evaluation uses 30
+    life_loss_signal: bool = True  # report info["life_loss"]; never ends the episode
+
+    def __post_init__(self) -> None:
+        _check(self.size >= 8, "atari.size", self.size, "an integer >= 8")
+        _check(self.frame_stack >= 1, "atari.frame_stack", self.frame_stack, "an integer >= 1")
+        _check(self.frame_skip >= 1, "atari.frame_skip", self.frame_skip, "an integer >= 1")
+        _check(
+            0 <= self.sticky_action_prob < 1,
+            "atari.sticky_action_prob",
+            self.sticky_action_prob,
+            "a probability in [0, 1)",
+        )
+        _check(self.noop_max >= 0, "atari.noop_max", self.noop_max, "an integer >= 0")
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        channels = (1 if self.grayscale else 3) * self.frame_stack
+        return (channels, self.size, self.size)
+
+
+@dataclass(frozen=True)
+class DmcSettings:
+    """DeepMind Control on state vectors; actions in [-1, 1]; returns on the 0-1000 scale."""
+
+    action_repeat: int = 0  # 0: the task's default (4; pendulum-swingup 8)
+    pixels: bool = False  # render frames instead of states (needs MUJOCO_GL=egl)
+    pixel_size: int = 64
+
+    def __post_init__(self) -> None:
+        _check(self.action_repeat >= 0, "dmc.action_repeat", self.action_repeat, "an integer >= 0")
+        _check(self.pixel_size >= 8, "dmc.pixel_size", self.pixel_size, "an integer >= 8")
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """Text games: observation text and a capped list of valid commands per step."""
+
+    max_commands: int = 20
+    game_dir: str = ""  # Jericho game files; "" means $MTRL_JERICHO_DIR or <cache>/jericho
+
+    def __post_init__(self) -> None:
+        _check(self.max_commands >= 1, "text.max_commands", self.max_commands, "an integer >= 1")
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    atari: AtariSettings = field(default_factory=AtariSettings)
+    dmc: DmcSettings = field(default_factory=DmcSettings)
+    text: TextSettings = field(default_factory=TextSettings)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> EnvSettings:
+        """Apply ``{"atari.size": 84, ...}``; unknown keys raise naming the valid ones."""
+        result = self
+        for key, value in overrides.items():
+            result = _set_path(result, key.split("."), value, key)
+        return result
+
+
+def _check(ok: bool, name: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"bad setting {name}={value!r}: expected {expected}")
+
+
+def _set_path(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
+    names = [f.name for f in fields(obj)]
+    if path[0] not in names:
+        raise ValueError(f"unknown setting {full_key!r}; valid here: {', '.join(names)}")
+    current = getattr(obj, path[0])
+    if len(path) > 1:
+        if not is_dataclass(current):
+            raise ValueError(f"unknown setting {full_key!r}: {path[0]} has no sub-settings")
+        return replace(obj, **{path[0]: _set_path(current, path[1:], value, full_key)})
+    if is_dataclass(current):
+        raise ValueError(f"setting {full_key!r} is a group; set one of its fields")
+    return replace(obj, **{path[0]: _coerce(value, type(current), full_key)})
+
+
+def _coerce(value: Any, kind: type, key: str) -> Any:
+    if not isinstance(value, str) or kind is str:
+        return value
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1")
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"bad setting {key}={value!r}: expected a {kind.__name__}") from None

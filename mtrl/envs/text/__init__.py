@@ -1,0 +1,1 @@
+"""Text-adventure tasks: generated TextWorld games, Colossal Cave, and Jericho games."""
