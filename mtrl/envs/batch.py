@@ -89,15 +89,12 @@ def stack_observations(tasks: TaskSet, task_ids: Sequence[int], steps: Sequence[
     if len(task_ids) != len(steps):
         raise ValueError(f"{len(task_ids)} task ids for {len(steps)} steps")
     legal = np.zeros((len(steps), tasks.max_choices), dtype=bool)
-    image_rows: list[int] = []
-    vector_rows: list[int] = []
-    text_rows: list[int] = []
-    for row, (task_id, step) in enumerate(zip(task_ids, steps, strict=True)):
-        modality = tasks[task_id].modality
+    for row, step in enumerate(steps):
         legal[row, : step.legal.shape[0]] = step.legal
-        {Modality.IMAGE: image_rows, Modality.VECTOR: vector_rows, Modality.TEXT: text_rows}[
-            modality
-        ].append(row)
+    modalities = [tasks[task_id].modality for task_id in task_ids]
+    image_rows = [row for row, m in enumerate(modalities) if m == Modality.IMAGE]
+    vector_rows = [row for row, m in enumerate(modalities) if m == Modality.VECTOR]
+    text_rows = [row for row, m in enumerate(modalities) if m == Modality.TEXT]
     return ObsBatch(
         task_ids=np.asarray(task_ids, dtype=np.int64),
         legal=legal,
