@@ -86,13 +86,16 @@ class MultiTaskEnv:
         seed: int = 0,
         factory: EnvFactory = make_env,
     ) -> None:
-        self.tasks = tasks if isinstance(tasks, TaskSet) else TaskSet(resolve_tasks(tasks))
-        counts = _counts(envs_per_task, len(self.tasks))
-        self.task_ids = np.repeat(np.arange(len(self.tasks)), counts)
+        requested = tasks if isinstance(tasks, TaskSet) else TaskSet(resolve_tasks(tasks))
+        counts = _counts(envs_per_task, len(requested))
+        self.task_ids = np.repeat(np.arange(len(requested)), counts)
         self.settings = settings or EnvSettings()
         self.seed = seed
         self._factory = factory
+        self.tasks = requested
         self._envs = [self._create(row) for row in range(self.num_envs)]
+        # Settings resolve specs (frame shapes, command caps): batches follow the envs' specs.
+        self.tasks = TaskSet(self.specs)
         self._check_shapes()
         self._steps: list[Step] = []
         self._returns = np.zeros(self.num_envs, dtype=np.float64)

@@ -138,3 +138,17 @@ def test_real_tasks_step_together_with_per_task_returns() -> None:
     assert len(env.recent_returns[0]) > 0 and len(env.recent_returns[1]) == 2
     specs = env.specs
     assert specs[1] == replace(get_task("dmc/pendulum-swingup"))
+
+
+def test_task_set_follows_the_settings_of_the_envs() -> None:
+    settings = EnvSettings().with_overrides({"atari.size": 32, "text.max_commands": 6})
+
+    def make(spec: TaskSpec, settings: EnvSettings, seed: int | None) -> TaskEnv:
+        if spec.suite == "text":
+            return FakeTextEnv(replace(spec, action=ActionSpace("text", n=6)))
+        return make_env(spec, settings, seed)
+
+    env = MultiTaskEnv(MIXED, settings=settings, factory=make)
+    assert env.tasks[0].obs_shape == (3, 32, 32) and env.tasks[1].action.n == 6
+    obs = env.reset()
+    assert obs.legal.shape == (3, 18) and obs.image.shape == (1, 3, 32, 32)

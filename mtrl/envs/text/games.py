@@ -2,7 +2,7 @@
 
 Offline games need no download: TextWorld games generated at fixed seeds (cached on disk after
 the first generation) and Colossal Cave from the ``adventure`` package. Jericho games are
-classic Z-machine files that users supply themselves (see ``mtrl.envs.text.jericho``).
+classic Z-machine files that users supply themselves (see ``mtrl.envs.text.jericho_env``).
 """
 
 from __future__ import annotations
@@ -29,12 +29,26 @@ class TextGame:
     options: tuple[tuple[str, str], ...] = ()
 
 
-# Max scores of the Jericho games are the values Jericho's own bindings report.
+# Max scores are the best possible episode return (sum of score deltas):
+# * TextWorld: the generated game's game.max_score (checked in tests/envs/text).
+# * adventure: the game's scale is 350 (compute_score's maximum), of which a new game already
+#   holds 36 (2 for starting, 30 for unused lives, 4 for not quitting): 350 - 36 = 314.
+# * Jericho: the maxima Jericho reports for these games (its paper's table; the values live
+#   in its compiled library, so they cannot be read without the game files).
 GAMES: tuple[TextGame, ...] = (
     TextGame("tw-coin_collector-l1", "textworld", 50, 1.0, "tw-coin_collector", 1, 1),
     TextGame("tw-treasure_hunter-l1", "textworld", 50, 1.0, "tw-treasure_hunter", 1, 1),
-    TextGame("tw-simple-dense", "textworld", 100, 8.0, "tw-simple", 0, 1),
-    TextGame("adventure", "adventure", 400, 350.0),
+    TextGame(
+        "tw-simple-dense",
+        "textworld",
+        100,
+        8.0,
+        "tw-simple",
+        0,
+        1,
+        options=(("rewards", "dense"), ("goal", "detailed")),
+    ),
+    TextGame("adventure", "adventure", 400, 314.0),
     TextGame("detective", "jericho", 400, 360.0, file_name="detective.z5"),
     TextGame("acorncourt", "jericho", 400, 30.0, file_name="acorncourt.z5"),
     TextGame("omniquest", "jericho", 400, 50.0, file_name="omniquest.z5"),
