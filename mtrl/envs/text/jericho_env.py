@@ -159,7 +159,7 @@ class JerichoEnv(TextGameEnv):
     @contextmanager
     def _object_extraction(self) -> Iterator[None]:
         """Swap spaCy's noun extraction for the dictionary one when spaCy's model is absent."""
-        import jericho.util as jericho_util
+        jericho_util = _jericho_util()
 
         if _spacy_model_available():
             yield
@@ -202,7 +202,7 @@ class JerichoEnv(TextGameEnv):
         self, state: Any, command: str, before: tuple[str, str]
     ) -> tuple[str, ...] | None:
         """What ``command`` changes from ``state``; ``None`` if refused or without effect."""
-        import jericho.util as jericho_util
+        jericho_util = _jericho_util()
 
         self._env.set_state(state)
         reply = self._env.step(command)[0]
@@ -229,3 +229,15 @@ def _spacy_model_available() -> bool:
 
         _SPACY_MODEL.append(importlib.util.find_spec("en_core_web_sm") is not None)
     return _SPACY_MODEL[0]
+
+
+def _jericho_util():  # -> the jericho.util module
+    """``jericho.util`` itself: ``import jericho.util`` can return ``ctypes.util`` instead.
+
+    jericho's package does ``from .jericho import *`` and that module ``from ctypes import *``;
+    once anything has imported ``ctypes.util``, the star import rebinds the package attribute
+    ``jericho.util`` to it. ``sys.modules`` keeps the real module.
+    """
+    import importlib
+
+    return importlib.import_module("jericho.util")

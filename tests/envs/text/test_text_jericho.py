@@ -78,16 +78,15 @@ def test_z_machine_play_is_deterministic(coin_game_file: Path, coin_spec: TaskSp
 
 
 def test_spacy_free_object_extraction_is_swapped_in_and_out(z8_env: JerichoEnv) -> None:
-    import jericho.util
-
-    original = jericho.util.extract_objs
+    jericho_util = jericho_env._jericho_util()
+    original = jericho_util.extract_objs
     monkey = pytest.MonkeyPatch()
     monkey.setattr(jericho_env, "_spacy_model_available", lambda: False)
     try:
         with z8_env._object_extraction():
-            found = jericho.util.extract_objs("There is a coin on the floor of the studio.")
+            found = jericho_util.extract_objs("There is a coin on the floor of the studio.")
             assert ("coin", "NOUN") in found and ("the", "NOUN") not in found
-        assert jericho.util.extract_objs is original
+        assert jericho_util.extract_objs is original
     finally:
         monkey.undo()
 
@@ -96,14 +95,13 @@ def test_supported_games_use_jerichos_valid_actions_without_spacy(
     z8_env: JerichoEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Wiring only (no supported game file is available offline): the call and its patch."""
-    import jericho.util
-
+    jericho_util = jericho_env._jericho_util()
     calls: list[dict[str, bool]] = []
 
     def fake_valid_actions(**kwargs: bool) -> list[str]:
         calls.append(kwargs)
         # What Jericho does first: extract object names from the room text.
-        return [f"take {word}" for word, _ in jericho.util.extract_objs("A coin lies here.")]
+        return [f"take {word}" for word, _ in jericho_util.extract_objs("A coin lies here.")]
 
     monkeypatch.setattr(jericho_env, "_spacy_model_available", lambda: False)
     monkeypatch.setattr(z8_env, "supported", True)
