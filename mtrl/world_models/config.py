@@ -1,0 +1,151 @@
+"""World-model hyper-parameters: one frozen dataclass and named size presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+TextEncoderKind = Literal["hashed", "minilm"]
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Everything that shapes the world model (tasks come from the ``TaskSet``).
+
+    Token layout: 2 tokens per environment step (observation latent, action). Training
+    sequences have ``context_steps`` steps (T + 1 observations); search attends to the last
+    ``kv_window_steps`` steps through a KV cache, or fewer for the suites listed in
+    ``kv_window_by_suite`` (ScaleZero/UniZero: train 10 / window 4 on Atari, 5 / 2 on DMC).
+    """
+
+    # Transformer backbone.
+    embed_dim: int = 768
+    num_layers: int = 4
+    num_heads: int = 24
+    context_steps: int = 10  # longest training sequence, in env steps
+    max_steps: int = 32  # learned position table, in env steps; later positions reuse the last
+    kv_window_steps: int = 4  # KV cache window at inference, in env steps (= ring capacity / 2)
+    kv_window_by_suite: tuple[tuple[str, int], ...] = (("dmc", 2),)  # shorter windows per suite
+    # Train with the same per-task sliding windows as search (exactly consistent); the reference
+    # trains with full causal attention over the sequence and searches with a window.
+    train_with_kv_window: bool = False
+
+    # Mixture-of-Experts feed-forward (8 SwiGLU experts + 1 shared, per-token routing).
+    num_experts: int = 8  # 0: a dense SwiGLU of the same active size (for comparisons)
+    top_k: int = 1
+    expert_hidden: int = 2048  # SwiGLU hidden width of each expert (and of the shared expert)
+    shared_expert: bool = True
+    capacity_factor: float | None = None  # None: no token is ever dropped
+    balance_coef: float = 0.01  # Switch Transformer's alpha (Fedus et al. 2021)
+
+    # LoRA banks for Dynamic Parameter Scaling (attention q/k/v/out and expert linears).
+    lora_count: int = 3  # adapters per wrapped linear = DPS stages after stage 0
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_scale_bound: float = 0.2  # adapter scales live in 1 ± bound (tanh-bounded)
+
+    # Encoders.
+    image_channels: tuple[int, ...] = (64, 128, 256)  # one stride-2 ResNet stage each
+    image_grid: int = 8  # feature map is pooled to grid x grid before the projection
+    vector_hidden: int = 512
+    text_encoder: TextEncoderKind = "hashed"
+    text_buckets: int = 1 << 15  # hashed word + bigram vocabulary
+    text_hidden: int = 512
+    simnorm_group: int = 8  # SimNorm latent groups (TD-MPC2, Hansen et al. 2024)
+
+    # Heads.
+    per_task_heads: bool = False  # False: shared heads conditioned on a task embedding
+    head_hidden: int = 512
+    support_size: int = 300  # categorical value/reward over [-S, S] of h(x): 2S + 1 bins
+    log_std_min: float = -5.0
+    log_std_max: float = 1.0
+    task_token_embedding: bool = True  # add a task embedding to every transformer token
+
+    # Momentum (EMA) target encoder for the next-latent loss.
+    target_momentum: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim {self.embed_dim} not divisible by {self.num_heads} heads")
+        if self.embed_dim % self.simnorm_group:
+            raise ValueError(f"embed_dim must be a multiple of simnorm_group {self.simnorm_group}")
+        if self.num_experts and not 1 <= self.top_k <= self.num_experts:
+            raise ValueError(f"top_k must be in [1, {self.num_experts}], got {self.top_k}")
+        if not 1 <= self.kv_window_steps <= self.max_steps:
+            raise ValueError("kv_window_steps must be in [1, max_steps]")
+        if any(not 1 <= w <= self.kv_window_steps for _, w in self.kv_window_by_suite):
+            raise ValueError("kv_window_by_suite windows must be in [1, kv_window_steps]")
+        if self.context_steps > self.max_steps:
+            raise ValueError("context_steps must not exceed max_steps (the position table)")
+        if self.text_encoder not in ("hashed", "minilm"):
+            raise ValueError(f"text_encoder must be 'hashed' or 'minilm', got {self.text_encoder}")
+
+    @property
+    def num_bins(self) -> int:
+        return 2 * self.support_size + 1
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+    def kv_window(self, suite: str) -> int:
+        """Attention window of a suite's tasks at inference, in env steps."""
+        return dict(self.kv_window_by_suite).get(suite, self.kv_window_steps)
+
+    def with_(self, **changes: object) -> WorldModelConfig:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return replace(self, **changes)
+
+
+def _tiny() -> WorldModelConfig:
+    return WorldModelConfig(
+        embed_dim=32,
+        num_layers=2,
+        num_heads=2,
+        context_steps=5,
+        max_steps=8,
+        kv_window_steps=4,
+        num_experts=8,
+        expert_hidden=32,
+        lora_count=2,
+        lora_rank=2,
+        lora_alpha=4.0,
+        image_channels=(8, 16),
+        image_grid=4,
+        vector_hidden=32,
+        text_buckets=1 << 10,
+        text_hidden=32,
+        head_hidden=32,
+        support_size=10,
+    )
+
+
+def _small() -> WorldModelConfig:
+    return WorldModelConfig(
+        embed_dim=256,
+        num_layers=2,
+        num_heads=8,
+        expert_hidden=512,
+        lora_rank=4,
+        lora_alpha=8.0,
+        image_channels=(32, 64, 128),
+        vector_hidden=256,
+        text_buckets=1 << 14,
+        text_hidden=256,
+        head_hidden=256,
+        support_size=50,
+    )
+
+
+PRESETS: dict[str, WorldModelConfig] = {
+    "tiny": _tiny(),  # CPU tests: trains in seconds
+    "small": _small(),  # laptop-sized experiments
+    "base": WorldModelConfig(),  # ScaleZero-like: 768-d, 4 layers, 24 heads, 8 experts
+}
+
+
+def preset(name: str, **changes: object) -> WorldModelConfig:
+    """A named preset, optionally with some fields changed."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid: {sorted(PRESETS)}")
+    return replace(PRESETS[name], **changes)

@@ -1,0 +1,163 @@
+"""Observation encoders: one shared image ResNet, per-task vector MLPs, one text encoder.
+
+Every encoder ends in SimNorm (TD-MPC2, Hansen et al. 2024): the latent is split into groups
+of ``simnorm_group`` that are each softmax-normalised, which bounds latents and keeps the
+next-latent regression from collapsing or exploding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mtrl.envs.batch import TaskSet
+from mtrl.envs.spec import Modality
+from mtrl.world_models.config import WorldModelConfig
+from mtrl.world_models.text import HashedTextEncoder, MiniLMTextEncoder, encode_unique
+from mtrl.world_models.types import Observations
+
+
+def simnorm(x: torch.Tensor, group: int) -> torch.Tensor:
+    return torch.softmax(x.unflatten(-1, (-1, group)), dim=-1).flatten(-2)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        groups = min(8, channels)
+        self.net = nn.Sequential(
+            nn.GroupNorm(groups, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(groups, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class ImageEncoder(nn.Module):
+    """uint8 [N, C, H, W] -> [N, D]: stride-2 conv + residual block per stage, pool, project.
+
+    GroupNorm rather than BatchNorm: a row's latent must not depend on the other rows of a
+    mixed-task batch (and search calls it with arbitrary batch sizes).
+    """
+
+    def __init__(self, in_channels: int, cfg: WorldModelConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for channels in cfg.image_channels:
+            layers += [nn.Conv2d(prev, channels, 3, stride=2, padding=1), ResidualBlock(channels)]
+            prev = channels
+        layers += [nn.SiLU(), nn.AdaptiveAvgPool2d(cfg.image_grid), nn.Flatten()]
+        self.net = nn.Sequential(*layers)
+        self.proj = nn.Linear(prev * cfg.image_grid**2, cfg.embed_dim)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.net(frames.float() / 255.0))
+
+
+class VectorEncoders(nn.Module):
+    """One 2-layer MLP per vector task, stored stacked ``[Tv, ...]`` (inputs zero-padded).
+
+    Applied with one batched matmul per task present (a loop over the few tasks, not rows).
+    """
+
+    def __init__(self, dims: dict[int, int], cfg: WorldModelConfig) -> None:
+        super().__init__()
+        self.slot = {task: i for i, task in enumerate(sorted(dims))}  # task id -> stacked index
+        width, hidden, count = max(dims.values()), cfg.vector_hidden, len(dims)
+        self.w1 = nn.Parameter(torch.randn(count, width, hidden) / width**0.5)
+        self.b1 = nn.Parameter(torch.zeros(count, hidden))
+        self.w2 = nn.Parameter(torch.randn(count, hidden, cfg.embed_dim) / hidden**0.5)
+        self.b2 = nn.Parameter(torch.zeros(count, cfg.embed_dim))
+
+    def forward(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """``x`` [Nv, Dmax] zero-padded, ``task_ids`` [Nv] -> [Nv, D]."""
+        out = x.new_empty(x.shape[0], self.w2.shape[-1])
+        for task in torch.unique(task_ids).tolist():
+            rows = (task_ids == task).nonzero().squeeze(1)
+            out[rows] = self.mlp(x[rows], self.slot[task]).to(out.dtype)
+        return out
+
+    def mlp(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        h = F.layer_norm(x @ self.w1[i] + self.b1[i], (self.b1.shape[-1],))
+        return F.silu(h) @ self.w2[i] + self.b2[i]
+
+
+class ObsEncoder(nn.Module):
+    """Any ``Observations`` batch -> latents [N, D]; also encodes command strings."""
+
+    def __init__(self, tasks: TaskSet, cfg: WorldModelConfig) -> None:
+        super().__init__()
+        self.group = cfg.simnorm_group
+        self.dim = cfg.embed_dim
+        image = [s for s in tasks.specs if s.modality == Modality.IMAGE]
+        vector = {
+            i: s.obs_shape[0] for i, s in enumerate(tasks.specs) if s.modality == Modality.VECTOR
+        }
+        has_text = any(s.modality == Modality.TEXT for s in tasks.specs)
+        if len({s.obs_shape for s in image}) > 1:
+            raise ValueError("image tasks share one encoder: their obs_shape must be equal")
+        self.image = ImageEncoder(image[0].obs_shape[0], cfg) if image else None
+        self.vector = VectorEncoders(vector, cfg) if vector else None
+        self.text: nn.Module | None = None
+        self.text_proj: nn.Module | None = None
+        if has_text:
+            self.text = (
+                MiniLMTextEncoder(cfg.text_hidden, cfg.embed_dim)
+                if cfg.text_encoder == "minilm"
+                else HashedTextEncoder(cfg.text_buckets, cfg.text_hidden, cfg.embed_dim)
+            )
+            self.text_proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)  # text features -> latent
+
+    def forward(self, obs: Observations) -> torch.Tensor:
+        device = obs.task_ids.device
+        out = torch.zeros(obs.size, self.dim, device=device)
+        if obs.image_rows.numel():
+            _require(self.image, "image")
+            out = _put(out, obs.image_rows, self.image(obs.image.to(device)))
+        if obs.vector_rows.numel():
+            _require(self.vector, "vector")
+            tasks = obs.task_ids[obs.vector_rows]
+            out = _put(out, obs.vector_rows, self.vector(obs.vector.to(device), tasks))
+        if obs.text_rows.numel():
+            _require(self.text_proj, "text")
+            out = _put(out, obs.text_rows, self.text_proj(self.encode_text(obs.text)))
+        return simnorm(out, self.group)
+
+    def encode_text(self, texts: tuple[str, ...]) -> torch.Tensor:
+        _require(self.text, "text")
+        return encode_unique(self.text, texts)
+
+    def encode_commands(
+        self, commands: tuple[tuple[str, ...], ...], width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Command lists of Nt rows -> embeddings [Nt, width, D] (zero-padded) and mask [Nt, A]."""
+        device = next(self.parameters()).device
+        emb = torch.zeros(len(commands), width, self.dim, device=device)
+        mask = torch.zeros(len(commands), width, dtype=torch.bool, device=device)
+        flat = [c for row in commands for c in row[:width]]
+        if not flat:
+            return emb, mask
+        rows = torch.tensor(
+            [r for r, row in enumerate(commands) for _ in row[:width]], device=device
+        )
+        cols = torch.tensor([c for row in commands for c in range(len(row[:width]))], device=device)
+        emb = emb.index_put((rows, cols), self.encode_text(tuple(flat)).to(emb.dtype))
+        mask[rows, cols] = True
+        return emb, mask
+
+
+def _require(encoder: nn.Module | None, modality: str) -> None:
+    if encoder is None:
+        raise ValueError(f"{modality} observations, but the TaskSet has no {modality} task")
+
+
+def _put(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``out`` with ``rows`` replaced (out of place; under autocast values may be bf16)."""
+    return out.index_copy(0, rows, values.to(out.dtype))

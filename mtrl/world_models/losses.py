@@ -1,0 +1,159 @@
+"""Unrolled training losses, reduced per task (for per-task gradient aggregation).
+
+Per step: value and policy at every observation token, reward and next latent at every action
+token (teacher forcing, see ``model.py``). Value/reward: cross-entropy against the two-hot
+target over the h(x) support. Policy: cross-entropy against the search policy (discrete, text);
+for continuous tasks the weighted negative log-likelihood of the K sampled actions under the
+Gaussian (Sampled MuZero, Hubert et al. 2021). Next latent: MSE to the EMA target encoder's
+latent of the next observation (stop-gradient), as TD-MPC2's consistency loss. The latent
+MSE is a mean over SimNorm entries (each ~1/group), so it is small: weight it up (TD-MPC2
+uses 20) through ``per_task(weights)``; the weights belong to the agent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from mtrl.world_models.heads import CONTINUOUS
+from mtrl.world_models.support import scalar_to_support
+from mtrl.world_models.types import Actions, TaskGroups, UnrolledBatch
+
+if TYPE_CHECKING:
+    from mtrl.world_models.model import WorldModel
+
+COMPONENTS = ("value", "reward", "policy", "latent")
+
+
+@dataclass(frozen=True)
+class Losses:
+    """Per-task means over each task's valid steps (0 for tasks absent from the batch)."""
+
+    value: torch.Tensor  # [num_tasks]
+    reward: torch.Tensor  # [num_tasks]
+    policy: torch.Tensor  # [num_tasks]
+    latent: torch.Tensor  # [num_tasks]
+    moe_balance: torch.Tensor  # [] Switch balance loss over all tokens, mean over layers
+    present: torch.Tensor  # [num_tasks] bool, task has at least one valid step
+    balance_coef: float = 0.01  # the config's weight of moe_balance in ``total``
+
+    def per_task(self, weights: dict[str, float] | None = None) -> torch.Tensor:
+        """[num_tasks] weighted sum of the components (weights default to 1)."""
+        weights = weights or {}
+        return sum(getattr(self, c) * weights.get(c, 1.0) for c in COMPONENTS)  # type: ignore[return-value]
+
+    def total(self, weights: dict[str, float] | None = None) -> torch.Tensor:
+        """Scalar for a plain optimizer step: sum over tasks plus the shared balance term."""
+        return self.per_task(weights).sum() + self.balance_coef * self.moe_balance
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        out = {c: getattr(self, c) for c in COMPONENTS}
+        return {**out, "moe_balance": self.moe_balance, "present": self.present}
+
+
+def compute_losses(model: WorldModel, batch: UnrolledBatch) -> Losses:
+    b, s = batch.mask.shape
+    tasks = batch.task_ids
+    obs = batch.obs.flatten(s)
+    latent = model.encode(obs).view(b, s, -1)
+    with torch.no_grad():
+        target = model.target_encoder(obs).view(b, s, -1)[:, 1:]
+    commands, command_mask = model.commands(obs)
+    seq = TaskGroups.of(tasks)
+    obs_groups, act_groups = expand(seq, s), expand(seq, s - 1)
+    h_obs, h_act, balance = run_transformer(model, batch, latent, commands, obs_groups, act_groups)
+    value_loss = cross_entropy(model.value(h_obs, obs_groups), batch.target_value, model)
+    reward_loss = cross_entropy(model.reward(h_act, act_groups), batch.target_reward, model)
+    predicted = model.next(h_act, act_groups).view(b, s - 1, -1)
+    latent_loss = (predicted - target).square().mean(-1)
+    logits, mean, log_std = model.pi(h_obs, obs_groups, commands, command_mask)
+    policy_loss = policy_nll(model, batch, logits, mean, log_std, obs_groups)
+    n, step_mask, next_mask = len(model.tasks), batch.mask, batch.mask[:, 1:]
+    return Losses(
+        value=task_mean(value_loss.view(b, s), step_mask, tasks, n),
+        reward=task_mean(reward_loss.view(b, s - 1), next_mask, tasks, n),
+        policy=task_mean(policy_loss.view(b, s), step_mask, tasks, n),
+        latent=task_mean(latent_loss, next_mask, tasks, n),
+        moe_balance=balance,
+        present=torch.zeros(n, dtype=torch.int64, device=tasks.device)
+        .index_add_(0, tasks, step_mask.sum(1))
+        .gt(0),
+        balance_coef=model.cfg.balance_coef,
+    )
+
+
+def expand(groups: TaskGroups, steps: int) -> TaskGroups:
+    """Groups of B sequences -> groups of their B * steps flattened steps (no host sync)."""
+    offsets = torch.arange(steps, device=groups.task_ids.device)
+    return TaskGroups(
+        groups.task_ids.repeat_interleave(steps),
+        tuple((t, (rows[:, None] * steps + offsets).flatten()) for t, rows in groups.groups),
+    )
+
+
+def run_transformer(
+    model: WorldModel,
+    batch: UnrolledBatch,
+    latent: torch.Tensor,
+    commands: torch.Tensor,
+    obs_groups: TaskGroups,
+    act_groups: TaskGroups,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Interleave o_0 a_0 ... o_T, run the causal transformer; outputs flattened per kind."""
+    b, s, d = latent.shape
+    t = s - 1
+    act_commands = commands.view(b, s, *commands.shape[1:])[:, :t].flatten(0, 1)
+    actions = Actions(
+        index=batch.actions.index.flatten(),
+        vector=None if batch.actions.vector is None else batch.actions.vector.flatten(0, 1),
+    )
+    act = model.token(model.action_embed(actions, act_groups, act_commands), act_groups)
+    obs = model.token(latent.flatten(0, 1), obs_groups).view(b, s, d)
+    pairs = torch.stack([obs[:, :t], act.view(b, t, d)], dim=2).view(b, 2 * t, d)
+    tokens = torch.cat([pairs, obs[:, t:]], dim=1)  # [B, 2T + 1, D]
+    token_task = batch.task_ids[:, None].expand(b, 2 * t + 1)
+    window = model.table.kv_window[batch.task_ids] if model.cfg.train_with_kv_window else None
+    h, balance = model.transformer(tokens, token_task, window)
+    return h[:, 0::2].flatten(0, 1), h[:, 1::2].flatten(0, 1), balance
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, model: WorldModel) -> torch.Tensor:
+    """Per-row CE between logits [N, 2S+1] and two-hot scalar targets (any shape, N rows)."""
+    probs = scalar_to_support(target.flatten(), model.cfg.support_size)
+    return -(probs * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+
+
+def policy_nll(
+    model: WorldModel,
+    batch: UnrolledBatch,
+    logits: torch.Tensor,
+    mean: torch.Tensor,
+    log_std: torch.Tensor,
+    groups: TaskGroups,
+) -> torch.Tensor:
+    """[B * S] policy loss: CE for discrete/text rows, sampled-action NLL for continuous rows."""
+    target = batch.target_policy.flatten(0, 1)
+    loss = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    if batch.sampled_actions is None or batch.sampled_policy is None:
+        return loss
+    actions = batch.sampled_actions.flatten(0, 1)[..., : mean.shape[-1]]  # [N, K, Da]
+    dims = model.table.dim_mask[groups.task_ids][:, None, : mean.shape[-1]]
+    z = (actions - mean[:, None]) / log_std.exp()[:, None]
+    log_prob = ((-0.5 * z.square() - log_std[:, None] - 0.5 * math.log(2 * math.pi)) * dims).sum(-1)
+    nll = -(batch.sampled_policy.flatten(0, 1) * log_prob).sum(-1)
+    continuous = model.table.kind[groups.task_ids] == CONTINUOUS
+    return torch.where(continuous, nll, loss)
+
+
+def task_mean(
+    loss: torch.Tensor, mask: torch.Tensor, tasks: torch.Tensor, num_tasks: int
+) -> torch.Tensor:
+    """[B, X] losses, [B, X] mask, [B] task ids -> [num_tasks] masked means (0 if no steps)."""
+    weights = mask.to(loss.dtype)
+    total = loss.new_zeros(num_tasks).index_add(0, tasks, (loss * weights).sum(1))
+    count = loss.new_zeros(num_tasks).index_add(0, tasks, weights.sum(1))
+    return total / count.clamp_min(1.0)

@@ -1,0 +1,215 @@
+"""The WorldModel interface over mixed-task batches: inference, losses, checkpoints."""
+
+import dataclasses
+import io
+
+import pytest
+import torch
+from wm_helpers import random_actions, random_batch, random_obs, select_rows
+
+from mtrl.envs.batch import TaskSet
+from mtrl.world_models import Actions, LatentState, Prediction, WorldModel, preset
+from mtrl.world_models.heads import MASKED
+
+MIXED = [0, 2, 4, 5, 1, 3, 4, 0]  # image, vector-continuous, text, vector-discrete, ...
+
+
+def test_mixed_batch_in_one_forward(model: WorldModel, tasks: TaskSet) -> None:
+    with torch.no_grad():
+        pred = model.initial_inference(random_obs(tasks, MIXED))
+    b, a = len(MIXED), tasks.max_choices
+    assert pred.policy_logits.shape == (b, a) and pred.value.shape == (b,)
+    assert pred.mean.shape == pred.log_std.shape == (b, tasks.max_action_dim)
+    assert torch.isfinite(pred.value).all() and torch.isfinite(pred.policy_logits).all()
+    valid = pred.policy_logits > MASKED / 2
+    assert valid[0].sum() == 18 and valid[3].sum() == 2  # Atari, CartPole
+    assert valid[1].sum() == 0  # continuous rows have no logits ...
+    assert (pred.mean[1].abs() <= 1).all() and (pred.log_std[1] < 2).all()  # ... but a Gaussian
+    assert 2 <= valid[2].sum() <= 5  # text: one logit per offered command
+    assert pred.state.cache.count.tolist() == [1] * b
+
+
+def test_rows_do_not_influence_each_other(model: WorldModel, tasks: TaskSet) -> None:
+    with torch.no_grad():
+        obs = random_obs(tasks, MIXED, seed=3)
+        mixed = model.initial_inference(obs)
+        for row in (0, 1, 2):
+            alone = model.initial_inference(select_rows(obs, [row]))
+            got = mixed.state.latent[row : row + 1], mixed.state.cache.keys[:, row : row + 1]
+            want = alone.state.latent, alone.state.cache.keys
+            torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def randomize(model: WorldModel) -> None:
+    """Heads start at zero (uniform outputs); give them weights so comparisons mean something."""
+    for head in (model.policy_head.mlp, model.value_head, model.reward_head):
+        torch.nn.init.normal_(head.w2, std=0.3)
+
+
+def unroll(model: WorldModel, tasks: TaskSet, ids: list[int], depth: int) -> list[Prediction]:
+    """Initial inference then ``depth`` recurrent steps with fixed per-row actions."""
+    preds = [model.initial_inference(random_obs(tasks, ids, seed=7))]
+    for d in range(depth):
+        actions = random_actions(tasks, ids, (), seed=d)
+        preds.append(model.recurrent_inference(preds[-1].state, actions))
+    return preds
+
+
+@pytest.mark.parametrize("per_task_heads", [False, True])
+def test_recurrent_over_mixed_tasks_matches_per_task_calls(
+    tasks: TaskSet, per_task_heads: bool
+) -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tasks, preset("tiny", per_task_heads=per_task_heads)).eval()
+    randomize(model)
+    with torch.no_grad():
+        mixed = unroll(model, tasks, MIXED, depth=3)
+        for row, task in enumerate(MIXED):
+            single = unroll_single(model, tasks, row)
+            for m, s in zip(mixed, single, strict=True):
+                for name in ("policy_logits", "mean", "log_std", "value", "reward"):
+                    got = getattr(m, name)[row : row + 1]
+                    torch.testing.assert_close(got, getattr(s, name), atol=1e-4, rtol=1e-4)
+                got = m.state.latent[row : row + 1], m.state.cache.keys[:, row : row + 1]
+                want = s.state.latent, s.state.cache.keys
+                torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+            assert mixed[-1].state.task_ids[row] == task
+
+
+def unroll_single(model: WorldModel, tasks: TaskSet, row: int) -> list[Prediction]:
+    """The same observations and actions as ``unroll(MIXED)``, for one row only."""
+    preds = [model.initial_inference(select_rows(random_obs(tasks, MIXED, seed=7), [row]))]
+    pick = torch.tensor([row])
+    for d in range(3):
+        a = random_actions(tasks, MIXED, (), seed=d)
+        actions = Actions(index=a.index[pick], vector=a.vector[pick])
+        preds.append(model.recurrent_inference(preds[-1].state, actions))
+    return preds
+
+
+def test_recurrent_inference_leaves_the_parent_state_alone(model: WorldModel, tasks) -> None:
+    with torch.no_grad():
+        root = model.initial_inference(random_obs(tasks, MIXED))
+        keys = root.state.cache.keys.clone()
+        a = model.recurrent_inference(root.state, random_actions(tasks, MIXED, (), seed=1))
+        b = model.recurrent_inference(root.state, random_actions(tasks, MIXED, (), seed=2))
+    assert torch.equal(root.state.cache.keys, keys) and isinstance(a.state, LatentState)
+    assert not torch.allclose(a.state.latent, b.state.latent)  # children differ by action
+
+
+def test_losses_are_per_task_finite_and_backprop(model: WorldModel, tasks: TaskSet) -> None:
+    losses = model.losses(random_batch(tasks, MIXED, steps=4))
+    parts = losses.as_dict()
+    for name in ("value", "reward", "policy", "latent"):
+        assert parts[name].shape == (len(tasks),) and torch.isfinite(parts[name]).all()
+    assert losses.present.all() and losses.moe_balance >= 1.0 - 1e-5
+    losses.total().backward()
+    assert model.transformer.blocks[0].ffn.router.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.target_encoder.parameters())
+    load = model.expert_load()  # training tokens, per layer and task
+    assert load.shape == (model.cfg.num_layers, len(tasks), model.cfg.num_experts)
+    torch.testing.assert_close(load.sum(-1), torch.ones(model.cfg.num_layers, len(tasks)))
+    model.reset_expert_load()
+    assert model.expert_load().sum() == 0
+
+
+def test_absent_tasks_and_masked_steps_do_not_count(model: WorldModel, tasks: TaskSet) -> None:
+    batch = random_batch(tasks, [0, 2, 0], steps=3)
+    losses = model.losses(batch)
+    assert losses.present.tolist() == [True, False, True, False, False, False]
+    assert losses.value[[1, 3, 4, 5]].abs().sum() == 0
+    target = batch.target_value.clone()
+    target[0, -1] = 1e4  # step masked out by random_batch
+    changed = model.losses(type(batch)(**{**batch.__dict__, "target_value": target}))
+    torch.testing.assert_close(changed.value, losses.value)
+
+
+def test_a_few_steps_reduce_the_loss(model: WorldModel, tasks: TaskSet) -> None:
+    batch = random_batch(tasks, MIXED, steps=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(12):
+        loss = model.losses(batch).total()
+        first = loss.item() if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        model.update_target()
+    assert model.losses(batch).total().item() < 0.8 * first
+
+
+def test_target_encoder_follows_with_momentum(model: WorldModel) -> None:
+    online = next(model.encoder.parameters())
+    target = next(model.target_encoder.parameters())
+    with torch.no_grad():
+        online.add_(1.0)
+    before = target.clone()
+    model.update_target(momentum=0.75)
+    torch.testing.assert_close(target, 0.75 * before + 0.25 * online)
+
+
+def test_checkpoint_round_trips_with_weights_only(model: WorldModel, tasks: TaskSet) -> None:
+    obs = random_obs(tasks, MIXED)
+    model.set_active_adapters(1)
+    with torch.no_grad():  # a trained adapter, so that restoring it matters
+        model.transformer.blocks[0].attn.q.lora.B[0].normal_()
+    buffer = io.BytesIO()
+    torch.save(model.checkpoint(), buffer)
+    buffer.seek(0)
+    ckpt = torch.load(buffer, weights_only=True)
+    torch.manual_seed(123)
+    fresh = WorldModel.from_checkpoint(tasks, ckpt)
+    assert fresh.cfg == model.cfg
+    assert fresh.active_adapters == 1  # restored with the weights
+    assert ckpt["config"]["embed_dim"] == model.cfg.embed_dim
+    with torch.no_grad():
+        a, b = model.initial_inference(obs), fresh.initial_inference(obs)
+    torch.testing.assert_close(a.value_logits, b.value_logits)
+    torch.testing.assert_close(a.policy_logits, b.policy_logits)
+
+
+def test_text_policy_scores_the_offered_commands(model: WorldModel, tasks: TaskSet) -> None:
+    randomize(model)
+    obs = random_obs(tasks, [4, 4], seed=5)
+    first = obs.commands[0]
+    second = (first[0], "take the lamp", *first[2:], "open door")  # slot 1 differs, one more
+    same_state = dataclasses.replace(obs, text=(obs.text[0],) * 2, commands=(first, second))
+    with torch.no_grad():
+        logits = model.initial_inference(same_state).policy_logits
+    valid = (logits > MASKED / 2).sum(-1)
+    assert valid.tolist() == [len(first), len(second)]
+    torch.testing.assert_close(logits[1, 0], logits[0, 0])  # same state, same command
+    assert not torch.isclose(logits[1, 1], logits[0, 1])  # another command, another score
+
+
+def test_sampled_continuous_actions_respect_bounds(model: WorldModel, tasks: TaskSet) -> None:
+    randomize(model)
+    with torch.no_grad():
+        pred = model.initial_inference(random_obs(tasks, MIXED))
+        actions = model.sample_actions(pred, k=16, generator=torch.Generator().manual_seed(0))
+    assert actions.shape == (len(MIXED), 16, tasks.max_action_dim)
+    assert actions.abs().max() <= 1.0 and actions[1].std() > 0  # dmc: bounds [-1, 1]
+    assert actions[0].abs().sum() == 0  # an Atari row has no continuous action
+
+
+def test_selected_rows_continue_like_the_full_batch(model: WorldModel, tasks: TaskSet) -> None:
+    randomize(model)
+    actions = random_actions(tasks, MIXED, (), seed=3)
+    rows = torch.tensor([5, 2, 3])
+    with torch.no_grad():
+        root = model.initial_inference(random_obs(tasks, MIXED))
+        full = model.recurrent_inference(root.state, actions)
+        picked = Actions(index=actions.index[rows], vector=actions.vector[rows])
+        part = model.recurrent_inference(root.state.select(rows), picked)
+    torch.testing.assert_close(part.value, full.value[rows], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(part.policy_logits, full.policy_logits[rows], atol=1e-4, rtol=1e-4)
+
+
+def test_runs_under_bf16_autocast(model: WorldModel, tasks: TaskSet) -> None:
+    """Learners and search servers use autocast; scatters into fp32 buffers must cope."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        root = model.initial_inference(random_obs(tasks, MIXED))
+        step = model.recurrent_inference(root.state, random_actions(tasks, MIXED, ()))
+        loss = model.losses(random_batch(tasks, MIXED, steps=3)).total()
+    loss.backward()
+    assert torch.isfinite(step.value).all() and torch.isfinite(loss)
