@@ -12,8 +12,9 @@ Memory per stored step (``bytes_per_step``): the observation as stored (image ta
 that; vector tasks: ``4*D`` bytes, or ``2*D`` with ``compact_vectors`` float16, which keeps
 about three significant digits), plus ``30 + 4*W + A + 4*dim*(K+1)`` bytes of action, search
 policy (width W), searched actions (K of dim, continuous tasks), legal mask (A), reward, value
-and bookkeeping: 30 + 72 + 18 = 120 bytes for an Atari step. Text rows hold Python strings, counted
-by their UTF-8 length. A test checks these numbers against the arrays.
+and bookkeeping: 30 + 72 + 18 = 120 bytes for an Atari step. Text rows hold Python strings,
+counted by their UTF-8 length (their offered commands are Python tuples, not counted). A test
+checks these numbers against the arrays.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class TaskReplay:
             else (np.float16 if config.compact_vectors else np.float32)
         )
         self.text: list[str] = [""] * cap if spec.modality == Modality.TEXT else []
+        self.commands: list[tuple[str, ...]] = [()] * cap if self.text else []
         obs_shape = () if spec.modality == Modality.TEXT else spec.obs_shape
         self.obs = np.zeros((cap if obs_shape else 0, *obs_shape), dtype=obs_dtype)
         self.action_index = np.zeros(cap, dtype=np.int64)
@@ -132,9 +134,10 @@ class TaskReplay:
         policy: np.ndarray,  # [W]
         root_value: float,
         sampled_actions: np.ndarray | None = None,  # [K, dim] for continuous tasks
+        commands: tuple[str, ...] = (),  # text tasks: the commands offered at s_t
     ) -> int:
         """Store ``s_t`` of env ``env_key`` with the action taken there and what followed."""
-        row = self._write(env_key, obs, legal)
+        row = self._write(env_key, obs, legal, commands)
         slot = row % self.config.capacity
         if self.action_dim:
             self.action_vector[slot] = action
@@ -145,16 +148,24 @@ class TaskReplay:
         self.policy[slot, : len(policy)] = policy
         return row
 
-    def end_episode(self, env_key: int, final_obs: np.ndarray | str, terminated: bool) -> None:
+    def end_episode(
+        self,
+        env_key: int,
+        final_obs: np.ndarray | str,
+        terminated: bool,
+        commands: tuple[str, ...] = (),
+    ) -> None:
         """Store the final observation of env ``env_key``'s episode and close it."""
         if env_key not in self._open:
             raise ValueError(f"{self.spec.id}: env {env_key} has no running episode to end")
-        row = self._write(env_key, final_obs, np.zeros(self.choices, dtype=bool))
+        row = self._write(env_key, final_obs, np.zeros(self.choices, dtype=bool), commands)
         slot = row % self.config.capacity
         self.is_last[slot], self.terminated[slot] = True, terminated
         del self._open[env_key]
 
-    def _write(self, env_key: int, obs: np.ndarray | str, legal: np.ndarray) -> int:
+    def _write(
+        self, env_key: int, obs: np.ndarray | str, legal: np.ndarray, commands: tuple[str, ...]
+    ) -> int:
         row, slot = self.total_added, self.total_added % self.config.capacity
         previous = self._open.get(env_key, -1)
         if previous >= row - self.config.capacity + 1:  # still stored: link it to this row
@@ -162,7 +173,7 @@ class TaskReplay:
         self.next_row[slot] = row
         self._open[env_key] = row
         if self.text:
-            self.text[slot] = str(obs)
+            self.text[slot], self.commands[slot] = str(obs), tuple(commands)
         else:
             self.obs[slot] = obs
         self.legal[slot] = legal[: self.choices]
@@ -175,6 +186,10 @@ class TaskReplay:
     def set_priorities(self, rows: np.ndarray, priorities: np.ndarray) -> None:
         live = rows >= self.total_added - len(self)
         self.priority[rows[live] % self.config.capacity] = np.maximum(priorities[live], 1e-6)
+
+    def offered_commands(self, rows: np.ndarray) -> list[tuple[str, ...]]:
+        """Text tasks: the commands offered at absolute ``rows`` (flattened)."""
+        return [self.commands[s] for s in (rows % self.config.capacity).reshape(-1)]
 
     def observations(self, rows: np.ndarray) -> np.ndarray | list[str]:
         """Observations of absolute ``rows`` (any shape), float32 for vectors."""

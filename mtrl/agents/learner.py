@@ -1,0 +1,157 @@
+"""The learning step: per-task unrolled losses, conflict-aware aggregation, clipping, AdamW.
+
+Value targets bootstrap from a *target network*: a full copy of the world model that follows
+the online one by an exponential moving average (``target_tau`` per update); the model's own
+momentum encoder (next-latent targets) is stepped as well. The MoE balance loss is one shared
+term: each present task carries an equal share of it, so the per-task losses still sum to the
+model's ``Losses.total``. With DPS, a stage change edits the optimizer in place (state of
+still-training parameters kept) and re-splits shared/task-specific parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from mtrl.agents.batching import TaskSample, bootstrap_values, unrolled_batch
+from mtrl.agents.gradients import GradientConfig, MultiTaskUpdate, by_prefix, split_parameters
+from mtrl.agents.replay import TaskReplay, batch_sizes
+from mtrl.envs.batch import TaskSet
+from mtrl.world_models import DPSStages, UnrolledBatch, WorldModel
+
+DEFAULT_LOSS_WEIGHTS = (("value", 0.5), ("reward", 1.0), ("policy", 1.0), ("latent", 10.0))
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    batch_size: int = 64  # sequences per update, over all tasks
+    batch_policy: str = "equal"  # or "by_need": in proportion to per-task need weights
+    lr: float = 1e-4  # ScaleZero / UniZero: AdamW 1e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0
+    target_tau: float = 0.01  # EMA rate of the value target network per update
+    loss_weights: tuple[tuple[str, float], ...] = DEFAULT_LOSS_WEIGHTS
+    shared_prefixes: tuple[str, ...] = ("encoder.", "transformer.")
+    gradients: GradientConfig = field(default_factory=GradientConfig)
+    bf16: bool = False  # autocast the forward pass to bfloat16 (GPU)
+
+    def __post_init__(self) -> None:
+        if self.batch_policy not in ("equal", "by_need"):
+            raise ValueError(f"unknown batch_policy {self.batch_policy!r}; valid: equal, by_need")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+class Learner:
+    def __init__(
+        self, model: WorldModel, tasks: TaskSet, config: LearnerConfig, sampled_actions: int
+    ) -> None:
+        self.model, self.tasks, self.config = model, tasks, config
+        self.sampled_actions = sampled_actions
+        self.target = copy.deepcopy(model).requires_grad_(False).eval()
+        self.dps = DPSStages(model)
+        self.dps.set_stage(0)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            trainable, lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.updates = 0
+        self._build_update()
+
+    def _build_update(self) -> None:
+        split = split_parameters(self.model, by_prefix(*self.config.shared_prefixes))
+        names = list(self.tasks.names)
+        self.update = MultiTaskUpdate.from_config(split, names, self.config.gradients)
+
+    def set_stage(self, stage: int) -> None:
+        """Move DPS to ``stage`` (optimizer edited in place, target network follows)."""
+        self.dps.set_stage(stage, self.optimizer)
+        self.target.set_active_adapters(self.model.active_adapters)
+        aggregator_state = self.update.aggregator.state_dict()
+        self._build_update()
+        self.update.aggregator.load_state_dict(aggregator_state)
+
+    def sample(
+        self,
+        replays: Mapping[int, TaskReplay],
+        rng: np.random.Generator,
+        need: Mapping[int, float] | None = None,
+    ) -> UnrolledBatch:
+        """One batch over the tasks in ``replays`` (only tasks still trained should be there)."""
+        ids = [t for t in sorted(replays) if len(replays[t])]
+        if not ids:
+            raise ValueError("no task has replay data to learn from")
+        names = [str(t) for t in ids]
+        weights = None
+        if self.config.batch_policy == "by_need":
+            weights = {str(t): float((need or {}).get(t, 1.0)) for t in ids}
+        sizes = batch_sizes(self.config.batch_size, names, weights)
+        samples = [
+            TaskSample(t, replays[t], replays[t].sample(sizes[str(t)], rng))
+            for t in ids
+            if sizes[str(t)] > 0
+        ]
+        values = bootstrap_values(self.target, self.tasks, samples)
+        return unrolled_batch(self.tasks, samples, values, self.sampled_actions)
+
+    def losses(self, batch: UnrolledBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Per-task losses [num_tasks] (balance share included) and their parts for logging."""
+        device_type = self.model.device.type
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.config.bf16):
+            parts = self.model.losses(batch)
+        per_task = parts.per_task(dict(self.config.loss_weights)).float()
+        present = parts.present.float()
+        share = parts.balance_coef * parts.moe_balance.float() / present.sum().clamp(min=1)
+        per_task = per_task + share * present
+        with torch.no_grad():
+            logs = {
+                f"loss/{name}": float((getattr(parts, name) * present).sum() / present.sum())
+                for name in ("value", "reward", "policy", "latent")
+            }
+        logs["loss/moe_balance"] = float(parts.moe_balance.detach())
+        for task, loss in zip(self.tasks.names, per_task.detach().tolist(), strict=True):
+            logs[f"loss/task/{task}"] = loss
+        return per_task, logs
+
+    def train_step(self, batch: UnrolledBatch) -> dict[str, float | torch.Tensor]:
+        self.model.train()
+        per_task, logs = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        conflict = self.update.backward(per_task)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        self.optimizer.step()
+        self._follow_target()
+        self.updates += 1
+        return {
+            **logs,
+            **conflict,
+            "learner/grad_norm": float(grad_norm),
+            "learner/updates": float(self.updates),
+        }
+
+    @torch.no_grad()
+    def _follow_target(self) -> None:
+        self.model.update_target()
+        for target, online in zip(self.target.parameters(), self.model.parameters(), strict=True):
+            target.lerp_(online, self.config.target_tau)
+
+    def state_dict(self) -> dict:
+        return {
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "aggregator": self.update.aggregator.state_dict(),
+            "dps": self.dps.state_dict(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.set_stage(int(state["dps"]["stage"]))
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.update.aggregator.load_state_dict(state["aggregator"])
+        self.updates = int(state["updates"])

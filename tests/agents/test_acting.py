@@ -1,0 +1,108 @@
+"""The joint search over discrete, text and continuous roots in one batch."""
+
+import numpy as np
+import pytest
+import torch
+
+from mtrl.agents.acting import ActingConfig, BatchedActor, select_actions
+from mtrl.envs.base import Step
+from mtrl.envs.batch import TaskSet, stack_observations
+from mtrl.envs.registry import get_task
+from mtrl.envs.spec import ActionSpace, Modality, TaskSpec
+from mtrl.search import SearchConfig, SearchOutput
+from mtrl.world_models import WorldModel, preset
+
+TEXT = TaskSpec("text/fake", Modality.TEXT, (), ActionSpace("text", n=6), 20)
+TASKS = TaskSet(
+    (get_task("atari/Pong"), get_task("classic/CartPole"), get_task("dmc/cheetah-run"), TEXT)
+)
+ROWS = [0, 1, 2, 3, 1]
+
+
+def mixed_obs(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    pong_legal = np.zeros(18, bool)
+    pong_legal[[0, 3]] = True  # pretend only NOOP and RIGHT are legal here
+    steps = [
+        Step(rng.integers(0, 255, (3, 64, 64), dtype=np.uint8), 0, False, False, pong_legal),
+        Step(rng.normal(size=4).astype(np.float32), 0, False, False, np.ones(2, bool)),
+        Step(rng.normal(size=17).astype(np.float32), 0, False, False, np.zeros(0, bool)),
+        Step(
+            "a dark room",
+            0,
+            False,
+            False,
+            np.array([1, 1, 0, 0, 0, 0], bool),
+            ("take lamp", "go north"),
+        ),
+        Step(rng.normal(size=4).astype(np.float32), 0, False, False, np.ones(2, bool)),
+    ]
+    return stack_observations(TASKS, ROWS, steps)
+
+
+@pytest.fixture(scope="module")
+def model() -> WorldModel:
+    torch.manual_seed(0)
+    return WorldModel(TASKS, preset("tiny")).eval()
+
+
+@pytest.mark.parametrize("algorithm", ["muzero", "gumbel_muzero"])
+def test_one_search_acts_legally_for_every_kind_of_task(model, algorithm: str) -> None:
+    config = ActingConfig(SearchConfig(algorithm=algorithm, num_simulations=12), sampled_actions=5)
+    result = BatchedActor(model, TASKS, config).act(mixed_obs(), seed=3)
+    visits = result.search.visit_counts
+    assert visits.shape == (5, 18) and torch.all(visits.sum(1) == 12)  # Pong's 18 is widest
+    assert result.action_index[0] in (0, 3)  # Pong: only the legal actions
+    assert result.action_index[1] in (0, 1) and result.action_index[4] in (0, 1)
+    assert result.action_index[3] in (0, 1)  # text: one of the 2 offered commands
+    assert visits[3, 2:].sum() == 0 and visits[1, 2:].sum() == 0
+    assert set(visits[0].nonzero()[:, 0].tolist()) <= {0, 3}
+    cheetah = result.action_vector[2]
+    assert cheetah.shape == (6,) and np.all(np.abs(cheetah) <= 1.0)
+    matches = np.isclose(result.sampled[2], cheetah).all(axis=1)
+    assert matches.any()  # the continuous action is one of the K searched samples
+    assert np.allclose(result.policy.sum(1), 1.0, atol=1e-5)
+    assert result.policy[2, 5:].sum() == 0  # only K = 5 samples for the continuous root
+    assert np.all(result.sampled[[0, 1, 3, 4]] == 0)
+
+
+def test_acting_is_deterministic_under_a_seed(model) -> None:
+    actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=8)))
+    first, again = actor.act(mixed_obs(), seed=7), actor.act(mixed_obs(), seed=7)
+    assert np.array_equal(first.action_index, again.action_index)
+    assert np.allclose(first.action_vector, again.action_vector)
+    assert np.allclose(first.policy, again.policy)
+
+
+def test_per_task_discounts_reach_the_trees(model) -> None:
+    actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=2)))
+    discounts = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    result = actor.act(mixed_obs(), discounts=discounts)
+    assert torch.allclose(result.search.tree.discount, discounts[torch.tensor(ROWS)])
+
+
+def fake_output(visits: list[list[int]]) -> SearchOutput:
+    counts = torch.tensor(visits, dtype=torch.int32)
+    return SearchOutput(
+        action=torch.zeros(len(visits), dtype=torch.int64),
+        action_weights=counts.float(),
+        visit_counts=counts,
+        root_value=torch.zeros(len(visits)),
+        leaf_depths=torch.zeros(0, 2),
+    )
+
+
+def test_temperature_selection() -> None:
+    out = fake_output([[1, 5, 5], [0, 0, 9]])
+    gen = torch.Generator().manual_seed(0)
+    assert select_actions(out, 0.0, "muzero", gen).tolist() == [1, 2]  # ties: lowest index
+    picks = torch.stack([select_actions(out, 1.0, "muzero", gen) for _ in range(2000)])
+    share = (picks[:, 0] == 0).float().mean().item()
+    assert 0.05 < share < 0.14  # 1/11
+    assert torch.all(picks[:, 1] == 2)
+    assert select_actions(out, 1.0, "gumbel_muzero", gen).tolist() == [0, 0]
+
+
+def test_bad_config() -> None:
+    with pytest.raises(ValueError, match="sampled_actions must be >= 1"):
+        ActingConfig(sampled_actions=0)

@@ -1,0 +1,109 @@
+"""Collection into replay, batches for the model, and learning steps on mixed real tasks."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from mtrl.agents.acting import ActingConfig, BatchedActor
+from mtrl.agents.collect import Collector
+from mtrl.agents.learner import Learner, LearnerConfig
+from mtrl.agents.replay import ReplayConfig, TaskReplay
+from mtrl.envs.vector import MultiTaskEnv
+from mtrl.search import SearchConfig
+from mtrl.world_models import WorldModel, preset
+
+TASKS = ["classic/CartPole", "dmc/cartpole-balance", "text/tw-coin_collector-l1"]
+K = 4
+
+
+@pytest.fixture(scope="module")
+def setup(game_cache):
+    torch.manual_seed(0)
+    env = MultiTaskEnv(TASKS, envs_per_task=2, seed=0)
+    model = WorldModel(env.tasks, preset("tiny"))
+    acting = ActingConfig(
+        SearchConfig(algorithm="gumbel_muzero", num_simulations=4), sampled_actions=K
+    )
+    actor = BatchedActor(model, env.tasks, acting)
+    config = ReplayConfig(capacity=500, unroll_steps=3, n_step=3, sampled_actions=K)
+    replays = {t: TaskReplay(env.tasks[t], config) for t in range(len(env.tasks))}
+    collector = Collector(env, actor, replays, torch.full((3,), 0.99))
+    episodes = collector.collect(60, temperature=1.0, seed=1)
+    learner = Learner(model, env.tasks, LearnerConfig(batch_size=24, lr=3e-3), K)
+    yield env, model, replays, learner, episodes
+    env.close()
+
+
+def test_collection_fills_every_task_replay(setup) -> None:
+    _, _, replays, _, episodes = setup
+    assert all(len(replays[t]) >= 120 for t in range(3))  # 60 steps x 2 envs (+ finals)
+    assert any(e.task_id == 0 for e in episodes)  # random-ish CartPole ends within 60 steps
+    text = replays[2]
+    rows = np.arange(text.total_added)
+    acted = rows[~text.is_last[rows]]
+    assert all(len(c) > 0 for c in text.offered_commands(acted))
+    assert np.allclose(text.policy[acted].sum(1), 1.0, atol=1e-5)
+    dmc = replays[1]
+    assert dmc.sampled.shape[1:] == (K, 1) and np.all(np.abs(dmc.sampled[:100]) <= 1.0)
+
+
+def test_batch_layout_and_targets(setup) -> None:
+    _, _, replays, learner, _ = setup
+    batch = learner.sample(replays, np.random.default_rng(0))
+    assert batch.mask.shape == (24, 4) and batch.task_ids.tolist() == [0] * 8 + [1] * 8 + [2] * 8
+    assert batch.obs.vector.shape == (16, 4, 5) and len(batch.obs.text) == 8
+    assert batch.target_policy.shape == (24, 4, 20) and batch.sampled_policy.shape == (24, 4, K)
+    assert torch.all(batch.target_policy[8:16] == 0)  # continuous rows use sampled_policy
+    acted = batch.mask[:8, :-1] & batch.mask[:8, 1:]
+    assert torch.allclose(batch.target_policy[:8, :-1][acted].sum(-1), torch.ones(1))
+    assert torch.all(torch.isfinite(batch.target_value))
+
+
+def test_learning_steps_reduce_the_loss_on_a_fixed_batch(setup) -> None:
+    _, _, replays, learner, _ = setup
+    batch = learner.sample(replays, np.random.default_rng(1))
+    before = learner.losses(batch)[0].sum().item()
+    for _ in range(25):
+        metrics = learner.train_step(batch)
+    after = learner.losses(batch)[0].sum().item()
+    assert after < 0.8 * before
+    assert np.isfinite(metrics["learner/grad_norm"]) and metrics["learner/updates"] == 25
+    assert "loss/task/text/tw-coin_collector-l1" in metrics
+
+
+def test_dps_stage_change_keeps_the_optimizer_exact(setup) -> None:
+    _, model, replays, learner, _ = setup
+    learner.set_stage(1)
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    in_optimizer = {id(p) for g in learner.optimizer.param_groups for p in g["params"]}
+    assert trainable == in_optimizer
+    assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("encoder."))
+    batch = learner.sample(replays, np.random.default_rng(2))
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    learner.train_step(batch)
+    changed = [
+        n
+        for n, p in model.named_parameters()
+        if n in frozen
+        and not n.startswith("target_encoder.")  # EMA of the (frozen) encoder
+        and not torch.equal(p, frozen[n])
+    ]
+    assert changed == []
+    learner.set_stage(0)
+
+
+def test_learner_state_round_trips_safely(setup) -> None:
+    _, _, _, learner, _ = setup
+    buffer = io.BytesIO()
+    torch.save(learner.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    learner.load_state_dict(state)
+    assert learner.updates == state["updates"]
+
+
+def test_bad_learner_config() -> None:
+    with pytest.raises(ValueError, match="unknown batch_policy 'greedy'"):
+        LearnerConfig(batch_policy="greedy")
