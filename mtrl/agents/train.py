@@ -1,0 +1,228 @@
+"""A single-machine training loop (the Ray runtime replaces this loop, not its parts).
+
+One iteration: one batched env step of every environment (acting with the joint search),
+then ``updates_per_step`` learner updates once replay holds ``warmup_env_steps`` steps.
+Every ``eval_every`` env steps: evaluation episodes of every task with the same acting path
+(temperature 0), progress reported to the DPS controller, which may advance the stage.
+Metrics go to ``log`` as plain dicts; checkpoints (safe to load with ``weights_only=True``)
+are written atomically into ``run_dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrl.agents.acting import ActingConfig, BatchedActor
+from mtrl.agents.collect import Collector
+from mtrl.agents.dps_controller import DpsController, DpsSchedule
+from mtrl.agents.evaluate import evaluate, mean_returns
+from mtrl.agents.learner import Learner, LearnerConfig
+from mtrl.agents.replay import ReplayConfig, TaskReplay
+from mtrl.envs.settings import EnvSettings
+from mtrl.envs.vector import MultiTaskEnv
+from mtrl.world_models import WorldModel, preset
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one local run needs; every field has the value used unless overridden."""
+
+    tasks: tuple[str, ...] = (
+        "classic/CartPole",
+        "dmc/cartpole-balance",
+        "text/tw-coin_collector-l1",
+    )
+    envs_per_task: int = 2
+    env_steps: int = 20_000  # agent steps over all environments
+    model_preset: str = "tiny"
+    acting: ActingConfig = field(default_factory=ActingConfig)
+    replay: ReplayConfig = field(default_factory=lambda: ReplayConfig(capacity=50_000))
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(lr=1e-3))
+    dps: DpsSchedule = field(default_factory=DpsSchedule)
+    warmup_env_steps: int = 500
+    updates_per_step: int = 1  # learner updates per batched env step (after warm-up)
+    # (fraction of the budget, temperature) pairs: the first whose fraction is not passed.
+    temperatures: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.75, 0.5), (1.0, 0.25))
+    eval_every: int = 5_000
+    eval_episodes: int = 4
+    seed: int = 0
+    run_dir: str = ""  # "" writes nothing
+    checkpoint_every: int = 0  # env steps; 0: only at the end (with run_dir)
+    log_every: int = 50  # learner updates between training-metric logs
+
+    def temperature(self, progress: float) -> float:
+        return next(
+            (t for until, t in self.temperatures if progress <= until), self.temperatures[-1][1]
+        )
+
+
+@dataclass
+class TrainResult:
+    env_steps: int
+    updates: int
+    evaluations: list[dict[str, Any]]  # {"env_steps", "updates", "returns": {task: mean}}
+    train_returns: dict[str, list[float]]
+    last_metrics: dict[str, float]
+    seconds: float
+
+
+class LocalTrainer:
+    def __init__(self, config: TrainConfig, settings: EnvSettings | None = None) -> None:
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.env = MultiTaskEnv(list(config.tasks), config.envs_per_task, settings, config.seed)
+        self.tasks = self.env.tasks
+        self.model = WorldModel(self.tasks, preset(config.model_preset))
+        self.actor = BatchedActor(self.model, self.tasks, config.acting)
+        self.discounts = torch.full((len(self.tasks),), config.replay.discount)
+        replay = dataclasses.replace(config.replay, sampled_actions=config.acting.sampled_actions)
+        self.replays = {t: TaskReplay(self.tasks[t], replay) for t in range(len(self.tasks))}
+        self.collector = Collector(self.env, self.actor, self.replays, self.discounts)
+        self.learner = Learner(
+            self.model, self.tasks, config.learner, config.acting.sampled_actions
+        )
+        targets = {spec.id: spec.target_score for spec in self.tasks.specs}
+        self.dps = DpsController(self.tasks.names, targets, config.dps)
+        self.evaluations: list[dict[str, Any]] = []
+        self.train_returns: dict[str, list[float]] = {name: [] for name in self.tasks.names}
+
+    def active(self) -> set[int]:
+        return {self.tasks.index(name) for name in self.dps.active_tasks}
+
+    def run(self, log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+        config, start = self.config, time.perf_counter()
+        metrics: dict[str, float] = {}
+        next_eval = next_checkpoint = 0
+        while self.collector.env_steps < config.env_steps and not self.dps.all_solved:
+            steps = self.collector.env_steps
+            if steps >= next_eval:
+                self.evaluate(log)
+                next_eval += config.eval_every
+            if config.checkpoint_every and steps >= next_checkpoint:
+                next_checkpoint += config.checkpoint_every
+                if steps:
+                    self.save()
+            temperature = config.temperature(steps / config.env_steps)
+            for end in self.collector.collect(1, temperature, self.active(), config.seed):
+                self.train_returns[self.tasks[end.task_id].id].append(end.episode_return)
+            if self.collector.env_steps >= config.warmup_env_steps:
+                for _ in range(config.updates_per_step):
+                    metrics = self.train_step()
+            if log and metrics and self.learner.updates % config.log_every == 0:
+                log({**metrics, "env_steps": float(self.collector.env_steps)})
+        self.evaluate(log)
+        if config.run_dir:
+            self.save()
+        return TrainResult(
+            self.collector.env_steps,
+            self.learner.updates,
+            self.evaluations,
+            self.train_returns,
+            metrics,
+            time.perf_counter() - start,
+        )
+
+    def train_step(self) -> dict[str, float]:
+        replays = {t: self.replays[t] for t in self.active() if len(self.replays[t])}
+        metrics = self.learner.train_step(self.learner.sample(replays, self.rng))
+        return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    def evaluate(self, log: Callable[[dict[str, float]], None] | None = None) -> None:
+        returns = mean_returns(
+            evaluate(
+                self.actor,
+                self.config.eval_episodes,
+                self.discounts,
+                seed=10_000 + 97 * len(self.evaluations),
+            )
+        )
+        updates = self.learner.updates
+        for task, value in returns.items():
+            if not math.isnan(value):
+                self.dps.report_evaluation(task, value, updates)
+        if self.dps.maybe_advance(updates):
+            self.learner.set_stage(self.dps.stage)
+        record = {"env_steps": self.collector.env_steps, "updates": updates, "returns": returns}
+        self.evaluations.append(record)
+        if log:
+            log(
+                {
+                    **{f"eval/{t}/return": r for t, r in returns.items()},
+                    **self.dps.metrics(),
+                    "env_steps": float(self.collector.env_steps),
+                }
+            )
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "tasks": list(self.tasks.names),
+            "config": json.dumps(dataclasses.asdict(self.config), default=str),
+            "model": self.model.checkpoint(),
+            "learner": self.learner.state_dict(),
+            "dps": self.dps.state_dict(),
+            "env_steps": self.collector.env_steps,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self) -> Path:
+        """Write ``run_dir/checkpoint.pt`` atomically (temp file, then rename)."""
+        folder = Path(self.config.run_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "checkpoint.pt"
+        temp = path.with_suffix(".pt.tmp")
+        torch.save(self.checkpoint(), temp)
+        os.replace(temp, path)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Restore a checkpoint of this same task set; a clear error names any mismatch."""
+        try:
+            state = torch.load(path, weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as error:
+            raise ValueError(
+                f"checkpoint {path} is corrupt or not an mtrl checkpoint: {error}"
+            ) from None
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(
+                f"checkpoint {path} has version {state.get('version')}, "
+                f"expected {CHECKPOINT_VERSION}"
+            )
+        if state["tasks"] != list(self.tasks.names):
+            raise ValueError(
+                f"checkpoint {path} was trained on {state['tasks']}, "
+                f"this run has {list(self.tasks.names)}"
+            )
+        self.model.load_checkpoint(state["model"])
+        self.learner.load_state_dict(state["learner"])
+        self.dps.load_state_dict(state["dps"])
+        self.collector.env_steps = int(state["env_steps"])
+        torch.set_rng_state(state["torch_rng"])
+
+
+def train_local(
+    config: TrainConfig,
+    log: Callable[[dict[str, float]], None] | None = None,
+    settings: EnvSettings | None = None,
+) -> TrainResult:
+    trainer = LocalTrainer(config, settings)
+    try:
+        return trainer.run(log)
+    finally:
+        trainer.env.close()

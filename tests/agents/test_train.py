@@ -1,0 +1,65 @@
+"""The local training loop on a tiny budget: runs, logs finite losses, checkpoints safely."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from mtrl.agents.acting import ActingConfig
+from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.train import LocalTrainer, TrainConfig, train_local
+from mtrl.search import SearchConfig
+
+TINY = TrainConfig(
+    tasks=("classic/CartPole", "dmc/pendulum-swingup", "text/tw-coin_collector-l1"),
+    envs_per_task=1,
+    env_steps=90,
+    acting=ActingConfig(SearchConfig(num_simulations=3), sampled_actions=3),
+    learner=LearnerConfig(batch_size=6, lr=1e-3),
+    warmup_env_steps=30,
+    eval_every=1000,  # at the start and the end: episodes are long next to this budget
+    log_every=5,
+    eval_episodes=1,
+)
+
+
+def test_tiny_run_logs_finite_losses_and_evaluates_every_task(game_cache, tmp_path) -> None:
+    logged: list[dict] = []
+    config = replace(TINY, run_dir=str(tmp_path / "run"))
+    result = train_local(config, log=logged.append)
+    assert result.env_steps >= 90 and result.updates > 0
+    losses = [v for m in logged for k, v in m.items() if k.startswith("loss/")]
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert [e["env_steps"] for e in result.evaluations] == [0, result.env_steps]
+    assert set(result.evaluations[-1]["returns"]) == set(TINY.tasks)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_checkpoint_resumes_counters_and_rejects_mismatches(game_cache, tmp_path) -> None:
+    config = replace(TINY, run_dir=str(tmp_path / "a"), env_steps=45)
+    first = LocalTrainer(config)
+    first.run()
+    path = first.save()
+    again = LocalTrainer(config)
+    again.load(path)
+    assert again.collector.env_steps == first.collector.env_steps
+    assert again.learner.updates == first.learner.updates
+    for a, b in zip(again.model.parameters(), first.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    other = LocalTrainer(replace(config, tasks=("classic/CartPole",)))
+    with pytest.raises(ValueError, match="was trained on"):
+        other.load(path)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupt or not an mtrl checkpoint"):
+        again.load(broken)
+    for trainer in (first, again, other):
+        trainer.env.close()
+
+
+def test_temperature_schedule() -> None:
+    config = TrainConfig()
+    assert config.temperature(0.1) == 1.0
+    assert config.temperature(0.6) == 0.5
+    assert config.temperature(0.99) == 0.25
