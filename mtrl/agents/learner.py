@@ -98,8 +98,9 @@ class Learner:
         values = bootstrap_values(self.target, self.tasks, samples)
         return unrolled_batch(self.tasks, samples, values, self.sampled_actions)
 
-    def losses(self, batch: UnrolledBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """Per-task losses [num_tasks] (balance share included) and their parts for logging."""
+    def losses(self, batch: UnrolledBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Per-task losses [num_tasks] (balance share included), which tasks are in the batch
+        [num_tasks] bool, and the loss parts for logging."""
         device_type = self.model.device.type
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.config.bf16):
             parts = self.model.losses(batch)
@@ -115,13 +116,15 @@ class Learner:
         logs["loss/moe_balance"] = float(parts.moe_balance.detach())
         for task, loss in zip(self.tasks.names, per_task.detach().tolist(), strict=True):
             logs[f"loss/task/{task}"] = loss
-        return per_task, logs
+        return per_task, parts.present, logs
 
     def train_step(self, batch: UnrolledBatch) -> dict[str, float | torch.Tensor]:
         self.model.train()
-        per_task, logs = self.losses(batch)
+        per_task, present, logs = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        conflict = self.update.backward(per_task)
+        # Absent tasks (solved, or no data yet) must not look like tasks with loss 0 to
+        # loss-balancing aggregators (FAMO, GradNorm, uncertainty weighting).
+        conflict = self.update.backward(per_task, present=present)
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()

@@ -8,6 +8,7 @@ import torch
 
 from mtrl.agents.acting import ActingConfig, BatchedActor
 from mtrl.agents.collect import Collector
+from mtrl.agents.gradients import GradientConfig
 from mtrl.agents.learner import Learner, LearnerConfig
 from mtrl.agents.replay import ReplayConfig, TaskReplay
 from mtrl.envs.vector import MultiTaskEnv
@@ -107,3 +108,16 @@ def test_learner_state_round_trips_safely(setup) -> None:
 def test_bad_learner_config() -> None:
     with pytest.raises(ValueError, match="unknown batch_policy 'greedy'"):
         LearnerConfig(batch_policy="greedy")
+
+
+@pytest.mark.parametrize("aggregator", ["famo", "pcgrad"])
+def test_other_aggregators_with_a_task_absent_from_the_batch(setup, aggregator: str) -> None:
+    env, model, replays, _, _ = setup
+    config = LearnerConfig(batch_size=12, gradients=GradientConfig(aggregator=aggregator))
+    learner = Learner(model, env.tasks, config, K)
+    without_text = {t: replays[t] for t in (0, 1)}  # e.g. the text game was solved
+    for seed in range(3):
+        metrics = learner.train_step(learner.sample(without_text, np.random.default_rng(seed)))
+    assert np.isfinite(metrics["learner/grad_norm"])
+    assert metrics["loss/task/text/tw-coin_collector-l1"] == 0.0
+    assert all(torch.isfinite(v).all() for v in learner.update.aggregator.state_dict().values())
