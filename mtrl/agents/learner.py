@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mtrl.agents.acting import BatchedActor
 from mtrl.agents.batching import TaskSample, bootstrap_values, unrolled_batch
 from mtrl.agents.gradients import GradientConfig, MultiTaskUpdate, by_prefix, split_parameters
+from mtrl.agents.reanalyse import reanalyse
 from mtrl.agents.replay import TaskReplay, batch_sizes
 from mtrl.envs.batch import TaskSet
 from mtrl.world_models import DPSStages, UnrolledBatch, WorldModel
@@ -38,12 +40,15 @@ class LearnerConfig:
     shared_prefixes: tuple[str, ...] = ("encoder.", "transformer.")
     gradients: GradientConfig = field(default_factory=GradientConfig)
     bf16: bool = False  # autocast the forward pass to bfloat16 (GPU)
+    reanalyse_fraction: float = 0.0  # of each task's sequences: fresh search policies
 
     def __post_init__(self) -> None:
         if self.batch_policy not in ("equal", "by_need"):
             raise ValueError(f"unknown batch_policy {self.batch_policy!r}; valid: equal, by_need")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.reanalyse_fraction <= 1.0:
+            raise ValueError(f"reanalyse_fraction must be in [0, 1], got {self.reanalyse_fraction}")
 
 
 class Learner:
@@ -80,8 +85,10 @@ class Learner:
         replays: Mapping[int, TaskReplay],
         rng: np.random.Generator,
         need: Mapping[int, float] | None = None,
+        actor: BatchedActor | None = None,
     ) -> UnrolledBatch:
-        """One batch over the tasks in ``replays`` (only tasks still trained should be there)."""
+        """One batch over the tasks in ``replays`` (only tasks still trained should be there);
+        with ``actor`` and ``reanalyse_fraction`` > 0, part of its policies are recomputed."""
         ids = [t for t in sorted(replays) if len(replays[t])]
         if not ids:
             raise ValueError("no task has replay data to learn from")
@@ -95,6 +102,8 @@ class Learner:
             for t in ids
             if sizes[str(t)] > 0
         ]
+        if actor is not None and self.config.reanalyse_fraction > 0:
+            samples = reanalyse(actor, samples, self.config.reanalyse_fraction, seed=self.updates)
         values = bootstrap_values(self.target, self.tasks, samples)
         return unrolled_batch(self.tasks, samples, values, self.sampled_actions)
 

@@ -138,7 +138,8 @@ class LocalTrainer:
 
     def train_step(self) -> dict[str, float]:
         replays = {t: self.replays[t] for t in self.active() if len(self.replays[t])}
-        metrics = self.learner.train_step(self.learner.sample(replays, self.rng))
+        batch = self.learner.sample(replays, self.rng, actor=self.actor)
+        metrics = self.learner.train_step(batch)
         return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
     def evaluate(self, log: Callable[[dict[str, float]], None] | None = None) -> None:

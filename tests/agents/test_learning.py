@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from mtrl.agents.acting import ActingConfig, BatchedActor
+from mtrl.agents.batching import TaskSample
 from mtrl.agents.collect import Collector
 from mtrl.agents.gradients import GradientConfig
 from mtrl.agents.learner import Learner, LearnerConfig
+from mtrl.agents.reanalyse import reanalyse
 from mtrl.agents.replay import ReplayConfig, TaskReplay
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.search import SearchConfig
@@ -121,3 +123,22 @@ def test_other_aggregators_with_a_task_absent_from_the_batch(setup, aggregator: 
     assert np.isfinite(metrics["learner/grad_norm"])
     assert metrics["loss/task/text/tw-coin_collector-l1"] == 0.0
     assert all(torch.isfinite(v).all() for v in learner.update.aggregator.state_dict().values())
+
+
+def test_reanalyse_refreshes_policies_of_the_chosen_fraction(setup) -> None:
+    env, model, replays, _, _ = setup
+    config = ActingConfig(
+        SearchConfig(algorithm="gumbel_muzero", num_simulations=4), sampled_actions=K
+    )
+    actor = BatchedActor(model, env.tasks, config)
+    rng = np.random.default_rng(5)
+    samples = [TaskSample(t, replays[t], replays[t].sample(4, rng)) for t in range(3)]
+    fresh = reanalyse(actor, samples, fraction=0.5, seed=1)
+    for old, new in zip(samples, fresh, strict=True):
+        assert new.batch.policy.shape == old.batch.policy.shape
+        assert np.array_equal(new.batch.policy[2:], old.batch.policy[2:])  # not chosen
+        chosen = old.batch.policy_mask[:2]
+        assert np.allclose(new.batch.policy[:2][chosen].sum(-1), 1.0, atol=1e-5)
+        assert np.array_equal(new.batch.policy[:2][~chosen], old.batch.policy[:2][~chosen])
+    assert not np.allclose(fresh[1].batch.sampled[:2], samples[1].batch.sampled[:2])
+    assert reanalyse(actor, samples, fraction=0.0) is samples

@@ -16,7 +16,7 @@ TINY = TrainConfig(
     envs_per_task=1,
     env_steps=90,
     acting=ActingConfig(SearchConfig(num_simulations=3), sampled_actions=3),
-    learner=LearnerConfig(batch_size=6, lr=1e-3),
+    learner=LearnerConfig(batch_size=6, lr=1e-3, reanalyse_fraction=0.25),
     warmup_env_steps=30,
     eval_every=1000,  # at the start and the end: episodes are long next to this budget
     log_every=5,
