@@ -142,3 +142,11 @@ def test_reanalyse_refreshes_policies_of_the_chosen_fraction(setup) -> None:
         assert np.array_equal(new.batch.policy[:2][~chosen], old.batch.policy[:2][~chosen])
     assert not np.allclose(fresh[1].batch.sampled[:2], samples[1].batch.sampled[:2])
     assert reanalyse(actor, samples, fraction=0.0) is samples
+
+
+def test_bf16_autocast_step_is_finite(setup) -> None:
+    env, model, replays, _, _ = setup
+    learner = Learner(model, env.tasks, LearnerConfig(batch_size=6, bf16=True), K)
+    metrics = learner.train_step(learner.sample(replays, np.random.default_rng(9)))
+    assert np.isfinite(metrics["learner/grad_norm"])
+    assert all(np.isfinite(v) for k, v in metrics.items() if k.startswith("loss/"))
