@@ -22,7 +22,7 @@ K = 4
 
 
 @pytest.fixture(scope="module")
-def setup(game_cache):
+def setup(mtrl_cache):
     torch.manual_seed(0)
     env = MultiTaskEnv(TASKS, envs_per_task=2, seed=0)
     model = WorldModel(env.tasks, preset("tiny"))

@@ -24,7 +24,7 @@ TINY = TrainConfig(
 )
 
 
-def test_tiny_run_logs_finite_losses_and_evaluates_every_task(game_cache, tmp_path) -> None:
+def test_tiny_run_logs_finite_losses_and_evaluates_every_task(mtrl_cache, tmp_path) -> None:
     logged: list[dict] = []
     config = replace(TINY, run_dir=str(tmp_path / "run"))
     result = train_local(config, log=logged.append)
@@ -36,7 +36,7 @@ def test_tiny_run_logs_finite_losses_and_evaluates_every_task(game_cache, tmp_pa
     assert (tmp_path / "run" / "checkpoint.pt").exists()
 
 
-def test_checkpoint_resumes_counters_and_rejects_mismatches(game_cache, tmp_path) -> None:
+def test_checkpoint_resumes_counters_and_rejects_mismatches(mtrl_cache, tmp_path) -> None:
     config = replace(TINY, run_dir=str(tmp_path / "a"), env_steps=45)
     first = LocalTrainer(config)
     first.run()

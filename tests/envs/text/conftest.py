@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,9 @@ from mtrl.envs.text.games import TINY_TEXT_TASK, game
 
 
 @pytest.fixture(scope="session")
-def text_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """``MTRL_CACHE`` pointed at a session-wide folder, so each game is generated once."""
-    folder = tmp_path_factory.mktemp("mtrl-cache")
-    previous = os.environ.get("MTRL_CACHE")
-    os.environ["MTRL_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        del os.environ["MTRL_CACHE"]
-    else:
-        os.environ["MTRL_CACHE"] = previous
+def text_cache(mtrl_cache: Path) -> Path:
+    """The session's private cache (see ``tests/conftest.py``): each game is generated once."""
+    return mtrl_cache
 
 
 @pytest.fixture(scope="session")
