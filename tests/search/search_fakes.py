@@ -1,0 +1,86 @@
+"""Deterministic fake models for search tests (no learning, outputs from fixed tables)."""
+
+from __future__ import annotations
+
+import torch
+
+from mtrl.search import ModelOutput
+
+
+class ActionValueModel:
+    """Outputs depend only on the action taken: value[a], reward[a], uniform-ish child logits.
+
+    Easy to follow by hand: a hand-computed tree only needs to know which action each
+    simulation took. Child ids count up from first_id so every node gets a fresh id.
+    """
+
+    def __init__(
+        self,
+        values: list[float],
+        rewards: list[float] | None = None,
+        child_logits: list[float] | None = None,
+        terminal_actions: tuple[int, ...] = (),
+        batch: int = 1,
+        first_id: int = 100,
+    ) -> None:
+        num_actions = len(values)
+        self.values = torch.tensor(values, dtype=torch.float32)
+        self.rewards = torch.tensor(rewards or [0.0] * num_actions, dtype=torch.float32)
+        logits = child_logits if child_logits is not None else [0.0] * num_actions
+        self.child_logits = torch.tensor(logits, dtype=torch.float32)
+        self.terminal = torch.zeros(num_actions, dtype=torch.bool)
+        self.terminal[list(terminal_actions)] = True
+        self.batch = batch
+        self.next_id = first_id
+        self.calls: list[tuple[list[int], list[int]]] = []
+
+    def __call__(self, parent_ids: torch.Tensor, actions: torch.Tensor) -> ModelOutput:
+        self.calls.append((parent_ids.tolist(), actions.tolist()))
+        ids = torch.arange(self.next_id, self.next_id + self.batch, dtype=torch.int64)
+        self.next_id += self.batch
+        return ModelOutput(
+            prior_logits=self.child_logits.expand(self.batch, -1).clone(),
+            value=self.values[actions],
+            reward=self.rewards[actions],
+            embedding_id=ids,
+            terminal=self.terminal[actions],
+        )
+
+
+class HashedTableModel:
+    """Pseudo-random outputs that depend on (parent id, action) through a fixed table, so the
+    tree a backend builds depends on every decision it took. Ids count up per call."""
+
+    def __init__(
+        self,
+        batch: int,
+        num_actions: int,
+        seed: int = 0,
+        logit_scale: float = 1.0,
+        terminal_rate: float = 0.0,
+        table_size: int = 997,
+    ) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.logits = torch.randn(table_size, num_actions, generator=generator) * logit_scale
+        self.values = torch.randn(table_size, generator=generator)
+        self.rewards = torch.randn(table_size, generator=generator) * 0.5
+        self.terminal = torch.rand(table_size, generator=generator) < terminal_rate
+        self.batch = batch
+        self.num_actions = num_actions
+        self.table_size = table_size
+        self.next_id = batch  # root ids are 0..B-1
+
+    def root_logits(self) -> torch.Tensor:
+        return self.logits[: self.batch].clone()
+
+    def __call__(self, parent_ids: torch.Tensor, actions: torch.Tensor) -> ModelOutput:
+        key = (parent_ids * self.num_actions + actions * 7919) % self.table_size
+        ids = torch.arange(self.next_id, self.next_id + self.batch, dtype=torch.int64)
+        self.next_id += self.batch
+        return ModelOutput(
+            prior_logits=self.logits[key].clone(),
+            value=self.values[key].clone(),
+            reward=self.rewards[key].clone(),
+            embedding_id=ids,
+            terminal=self.terminal[key].clone(),
+        )
