@@ -62,6 +62,8 @@ class TrainConfig:
     run_dir: str = ""  # "" writes nothing
     checkpoint_every: int = 0  # env steps; 0: only at the end (with run_dir)
     log_every: int = 50  # learner updates between training-metric logs
+    max_seconds: float = 0.0  # wall-clock budget of the loop (0: none); ends with an evaluation
+    targets: tuple[tuple[str, float], ...] = ()  # (task, return) overriding TaskSpec.target_score
 
     def temperature(self, progress: float) -> float:
         return next(
@@ -96,8 +98,13 @@ class LocalTrainer:
             self.model, self.tasks, config.learner, config.acting.sampled_actions
         )
         targets = {spec.id: spec.target_score for spec in self.tasks.specs}
+        unknown = [task for task, _ in config.targets if task not in targets]
+        if unknown:
+            raise ValueError(f"targets for tasks not in this run: {unknown}")
+        targets.update(dict(config.targets))
         self.dps = DpsController(self.tasks.names, targets, config.dps)
         self.evaluations: list[dict[str, Any]] = []
+        self.started = time.perf_counter()
         self.train_returns: dict[str, list[float]] = {name: [] for name in self.tasks.names}
 
     def active(self) -> set[int]:
@@ -107,7 +114,11 @@ class LocalTrainer:
         config, start = self.config, time.perf_counter()
         metrics: dict[str, float] = {}
         next_eval = next_checkpoint = 0
-        while self.collector.env_steps < config.env_steps and not self.dps.all_solved:
+        while (
+            self.collector.env_steps < config.env_steps
+            and not self.dps.all_solved
+            and not (config.max_seconds and time.perf_counter() - start > config.max_seconds)
+        ):
             steps = self.collector.env_steps
             if steps >= next_eval:
                 self.evaluate(log)
@@ -143,21 +154,27 @@ class LocalTrainer:
         return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
     def evaluate(self, log: Callable[[dict[str, float]], None] | None = None) -> None:
-        returns = mean_returns(
-            evaluate(
-                self.actor,
-                self.config.eval_episodes,
-                self.discounts,
-                seed=10_000 + 97 * len(self.evaluations),
-            )
+        episodes = evaluate(
+            self.actor,
+            self.config.eval_episodes,
+            self.discounts,
+            seed=10_000 + 97 * len(self.evaluations),
         )
+        returns = mean_returns(episodes)
         updates = self.learner.updates
         for task, value in returns.items():
             if not math.isnan(value):
                 self.dps.report_evaluation(task, value, updates)
         if self.dps.maybe_advance(updates):
             self.learner.set_stage(self.dps.stage)
-        record = {"env_steps": self.collector.env_steps, "updates": updates, "returns": returns}
+        record = {
+            "env_steps": self.collector.env_steps,
+            "updates": updates,
+            "returns": returns,
+            "episodes": episodes,
+            "solved": sorted(self.dps.solved),
+            "seconds": time.perf_counter() - self.started,
+        }
         self.evaluations.append(record)
         if log:
             log(

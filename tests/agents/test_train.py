@@ -63,3 +63,8 @@ def test_temperature_schedule() -> None:
     assert config.temperature(0.1) == 1.0
     assert config.temperature(0.6) == 0.5
     assert config.temperature(0.99) == 0.25
+
+
+def test_targets_override_is_checked(mtrl_cache) -> None:
+    with pytest.raises(ValueError, match=r"targets for tasks not in this run: \['atari/Pong'\]"):
+        LocalTrainer(replace(TINY, targets=(("atari/Pong", 1.0),)))

@@ -1,0 +1,135 @@
+"""Does the agent learn? One multi-task run against single-task runs of the same wall budget.
+
+Each run trains with ``mtrl.train_local`` for ``--minutes`` of wall time (or until every task
+reaches its threshold), evaluating every ``--eval-every`` env steps with the acting path
+(temperature 0). It prints the final evaluation per task against the thresholds, writes
+``curves.png`` (return vs wall time per task, multi-task and single-task) and ``runs.json``
+into ``--out``. A benchmark: it reports, it does not pass or fail.
+
+    python bench/learning.py --minutes 30 --single --out bench/results/learning
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mtrl.agents.acting import ActingConfig
+from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.train import TrainConfig, train_local
+from mtrl.search import SearchConfig
+
+# The issue's bar: CartPole >= 400, cartpole-balance >= 600, the text game solved in >= 80%
+# of evaluation episodes. tw-simple-dense is used because random play never solves it
+# (the level-1 coin/treasure games are solved by random play most of the time).
+THRESHOLDS = {"classic/CartPole": 400.0, "dmc/cartpole-balance": 600.0, "text/tw-simple-dense": 8.0}
+
+
+def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
+    config = TrainConfig(
+        tasks=tasks,
+        envs_per_task=args.envs,
+        env_steps=10**9,
+        max_seconds=args.minutes * 60,
+        acting=ActingConfig(
+            SearchConfig(algorithm="gumbel_muzero", num_simulations=args.sims), sampled_actions=8
+        ),
+        learner=LearnerConfig(batch_size=args.batch, lr=args.lr),
+        warmup_env_steps=500,
+        eval_every=args.eval_every,
+        eval_episodes=args.episodes,
+        targets=tuple((t, THRESHOLDS[t]) for t in tasks if t in THRESHOLDS),
+        seed=args.seed,
+    )
+    result = train_local(replace(config))
+    return {
+        "tasks": list(tasks),
+        "env_steps": result.env_steps,
+        "updates": result.updates,
+        "seconds": result.seconds,
+        "evaluations": result.evaluations,
+    }
+
+
+def final_scores(record: dict) -> dict[str, tuple[float, float]]:
+    """Per task: the last evaluation's mean return and share of episodes at the threshold."""
+    last = record["evaluations"][-1]
+    out = {}
+    for task, values in last["episodes"].items():
+        threshold = THRESHOLDS.get(task, float("inf"))
+        out[task] = (float(np.mean(values)), float(np.mean(np.array(values) >= threshold)))
+    return out
+
+
+def plot(runs: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = runs["multi"]["tasks"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6))
+    for ax, task in zip(np.atleast_1d(axes), tasks, strict=True):
+        for label, record in runs.items():
+            if task not in record["tasks"]:
+                continue
+            minutes = [e["seconds"] / 60 for e in record["evaluations"]]
+            ax.plot(
+                minutes,
+                [e["returns"][task] for e in record["evaluations"]],
+                label="multi-task" if label == "multi" else "single-task",
+                marker=".",
+            )
+        if task in THRESHOLDS:
+            ax.axhline(THRESHOLDS[task], color="grey", linestyle="--", linewidth=1)
+        ax.set_title(task)
+        ax.set_xlabel("wall time (min)")
+        ax.set_ylabel("evaluation return")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(THRESHOLDS))
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--single", action="store_true", help="also run each task alone")
+    parser.add_argument("--envs", type=int, default=4, help="environments per task")
+    parser.add_argument("--sims", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--eval-every", type=int, default=3000)
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench/results/learning")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = {"multi": run(tuple(args.tasks), args)}
+    if args.single:
+        for task in args.tasks:
+            runs[task] = run((task,), args)
+    (out / "runs.json").write_text(json.dumps(runs, indent=1))
+    plot(runs, out / "curves.png")
+    print(f"{'task':28} {'threshold':>9} {'multi':>16} {'single':>16}")
+    multi = final_scores(runs["multi"])
+    for task in args.tasks:
+        single = final_scores(runs[task])[task] if task in runs else None
+        cells = [f"{m:8.1f} ({s:4.0%})" for m, s in [multi[task], *([single] if single else [])]]
+        print(f"{task:28} {THRESHOLDS.get(task, float('nan')):>9g} " + " ".join(cells))
+    print(
+        f"multi-task: {runs['multi']['env_steps']} env steps, {runs['multi']['updates']} "
+        f"updates in {runs['multi']['seconds'] / 60:.1f} min; curves: {out / 'curves.png'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
