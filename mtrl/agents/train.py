@@ -29,6 +29,7 @@ from mtrl.agents.dps_controller import DpsController, DpsSchedule
 from mtrl.agents.evaluate import evaluate, mean_returns
 from mtrl.agents.learner import Learner, LearnerConfig
 from mtrl.agents.replay import ReplayConfig, TaskReplay
+from mtrl.envs.registry import resolve_tasks
 from mtrl.envs.settings import EnvSettings
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.world_models import WorldModel, preset
@@ -84,6 +85,10 @@ class TrainResult:
 class LocalTrainer:
     def __init__(self, config: TrainConfig, settings: EnvSettings | None = None) -> None:
         self.config = config
+        run_tasks = {spec.id for spec in resolve_tasks(config.tasks)}
+        unknown = [task for task, _ in config.targets if task not in run_tasks]
+        if unknown:
+            raise ValueError(f"targets for tasks not in this run: {unknown}")
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.env = MultiTaskEnv(list(config.tasks), config.envs_per_task, settings, config.seed)
@@ -98,9 +103,6 @@ class LocalTrainer:
             self.model, self.tasks, config.learner, config.acting.sampled_actions
         )
         targets = {spec.id: spec.target_score for spec in self.tasks.specs}
-        unknown = [task for task, _ in config.targets if task not in targets]
-        if unknown:
-            raise ValueError(f"targets for tasks not in this run: {unknown}")
         targets.update(dict(config.targets))
         self.dps = DpsController(self.tasks.names, targets, config.dps)
         self.evaluations: list[dict[str, Any]] = []
