@@ -328,35 +328,18 @@ def run_table(args: argparse.Namespace) -> None:
                         )
                     )
                 if have_peers:
+                    peer_case = (algorithm, kind, batch, args.sims, args.actions, args.repeats)
                     if algorithm == "muzero":
                         rows.append(
                             (
                                 "lightzero-ctree",
-                                run_peer(
-                                    args.peers_python,
-                                    "lightzero",
-                                    algorithm,
-                                    kind,
-                                    batch,
-                                    args.sims,
-                                    args.actions,
-                                    args.repeats,
-                                ),
+                                run_peer(args.peers_python, "lightzero", *peer_case),
                             )
                         )
                     rows.append(
                         (
                             "mctx",
-                            run_peer(
-                                args.peers_python,
-                                "mctx",
-                                algorithm,
-                                kind,
-                                batch,
-                                args.sims,
-                                args.actions,
-                                args.repeats,
-                            ),
+                            run_peer(args.peers_python, "mctx", *peer_case),
                         )
                     )
                 print_rows(kind, batch, algorithm, args.sims, rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,16 +34,6 @@ def test_table() -> None:
         "omniquest",
         "zork1",
     }
-
-
-def test_importing_the_package_loads_no_game_engine() -> None:
-    code = (
-        "import sys, mtrl.envs, mtrl.envs.text;"
-        "heavy = {'textworld', 'jericho', 'adventure', 'spacy'};"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def test_missing_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
