@@ -1,7 +1,11 @@
-"""The ScaleZero agent: targets, unrolled loss, gradient aggregation, DPS, replay rules.
+"""The ScaleZero agent, one module per part (no Ray here; the runtime reuses them):
 
-The package namespace re-exports the gradient-aggregation API (``mtrl.agents.gradients``);
-the other agent modules are imported from their submodules.
+``acting`` (one joint search over the roots of every task), ``collect`` (acting into replay),
+``replay`` (per-task sequences, priorities), ``targets`` (n-step returns), ``batching``
+(replay samples -> the model's ``UnrolledBatch``), ``reanalyse``, ``learner`` (losses,
+conflict-aware update, DPS stages), ``dps_controller`` (when to switch), ``evaluate``,
+``train`` (the single-machine loop) and ``gradients`` (conflict metrics and aggregators).
+The package namespace re-exports the gradient API; ``mtrl`` itself re-exports the rest.
 """
 
 from mtrl.agents.gradients import (
