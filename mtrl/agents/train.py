@@ -49,6 +49,9 @@ class TrainConfig:
     envs_per_task: int = 2
     env_steps: int = 20_000  # agent steps over all environments
     model_preset: str = "tiny"
+    # The tiny preset's value support (h(x) in [-10, 10]) caps values near 120, below the
+    # discounted returns of CartPole (~333) and DMC (~1,300): widen it for real training.
+    model_overrides: tuple[tuple[str, Any], ...] = (("support_size", 50),)
     acting: ActingConfig = field(default_factory=ActingConfig)
     replay: ReplayConfig = field(default_factory=lambda: ReplayConfig(capacity=50_000))
     learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(lr=1e-3))
@@ -93,7 +96,9 @@ class LocalTrainer:
         self.rng = np.random.default_rng(config.seed)
         self.env = MultiTaskEnv(list(config.tasks), config.envs_per_task, settings, config.seed)
         self.tasks = self.env.tasks
-        self.model = WorldModel(self.tasks, preset(config.model_preset))
+        self.model = WorldModel(
+            self.tasks, preset(config.model_preset, **dict(config.model_overrides))
+        )
         self.actor = BatchedActor(self.model, self.tasks, config.acting)
         self.discounts = torch.full((len(self.tasks),), config.replay.discount)
         replay = dataclasses.replace(config.replay, sampled_actions=config.acting.sampled_actions)
