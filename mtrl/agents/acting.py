@@ -87,6 +87,7 @@ class BatchedActor:
         specs = tasks.specs
         self.continuous = torch.tensor([s.action.is_continuous for s in specs])
         self.choices = torch.tensor([0 if s.action.is_continuous else s.action.n for s in specs])
+        self.text = torch.tensor([s.action.kind == "text" for s in specs])
         k = config.sampled_actions if bool(self.continuous.any()) else 0
         self.width = max(tasks.max_choices, k, 1)
         self.action_dim = max(tasks.max_action_dim, 1)
@@ -167,7 +168,7 @@ class BatchedActor:
         interior = torch.arange(self.width) < self.choices[task][:, None]
         mask = state.command_mask.cpu()
         if mask.shape[1]:
-            text = torch.tensor([s.action.kind == "text" for s in self.tasks.specs])[task]
+            text = self.text[task]
             commands = torch.zeros_like(interior)
             commands[:, : mask.shape[1]] = mask[:, : self.width]
             interior = torch.where(text[:, None], commands, interior)

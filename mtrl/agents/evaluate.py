@@ -31,11 +31,8 @@ def evaluate(
     try:
         collector = Collector(env, actor, {}, discounts)
         first: dict[int, float] = {}
-        for step in range(max_batched_steps):
-            result = actor.act(collector.obs, discounts, temperature, seed=seed + step)
-            batch = env.step(collector.actions(result))
-            collector.obs = batch.obs
-            for end in batch.episodes:
+        for _ in range(max_batched_steps):  # nothing is stored: no task is active
+            for end in collector.collect(1, temperature, active=set(), seed=seed):
                 first.setdefault(end.row, end.episode_return)
             if len(first) == env.num_envs:
                 break

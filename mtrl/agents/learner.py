@@ -92,15 +92,12 @@ class Learner:
         ids = [t for t in sorted(replays) if len(replays[t])]
         if not ids:
             raise ValueError("no task has replay data to learn from")
-        names = [str(t) for t in ids]
         weights = None
         if self.config.batch_policy == "by_need":
-            weights = {str(t): float((need or {}).get(t, 1.0)) for t in ids}
-        sizes = batch_sizes(self.config.batch_size, names, weights)
+            weights = {t: float((need or {}).get(t, 1.0)) for t in ids}
+        sizes = batch_sizes(self.config.batch_size, ids, weights)
         samples = [
-            TaskSample(t, replays[t], replays[t].sample(sizes[str(t)], rng))
-            for t in ids
-            if sizes[str(t)] > 0
+            TaskSample(t, replays[t], replays[t].sample(sizes[t], rng)) for t in ids if sizes[t] > 0
         ]
         if actor is not None and self.config.reanalyse_fraction > 0:
             samples = reanalyse(actor, samples, self.config.reanalyse_fraction, seed=self.updates)

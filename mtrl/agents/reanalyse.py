@@ -15,51 +15,24 @@ import numpy as np
 
 from mtrl.agents.acting import BatchedActor
 from mtrl.agents.batching import TaskSample
-from mtrl.envs.batch import ObsBatch
-from mtrl.envs.spec import Modality
+from mtrl.envs.base import Step
+from mtrl.envs.batch import ObsBatch, TaskSet, stack_observations
 
 
-def stored_observations(samples: list[tuple[TaskSample, np.ndarray]], tasks) -> ObsBatch:
+def stored_observations(samples: list[tuple[TaskSample, np.ndarray]], tasks: TaskSet) -> ObsBatch:
     """An ``ObsBatch`` of stored rows: ``(sample, rows [n])`` pairs, rows laid out in order."""
-    task_ids, legal_rows, images, vectors, dims, texts, commands = [], [], [], [], [], [], []
-    rows = {m: [] for m in Modality}
+    task_ids: list[int] = []
+    steps: list[Step] = []
     for sample, picked in samples:
-        modality = tasks[sample.task_id].modality
-        start = len(task_ids)
+        replay = sample.replay
+        obs = replay.observations(picked)
+        legal = replay.legal[picked % replay.config.capacity]
+        offered = replay.offered_commands(picked) if replay.text else [None] * len(picked)
         task_ids.extend([sample.task_id] * len(picked))
-        rows[modality].extend(range(start, start + len(picked)))
-        legal = np.zeros((len(picked), tasks.max_choices), dtype=bool)
-        stored = sample.replay.legal[picked % sample.replay.config.capacity]
-        legal[:, : stored.shape[1]] = stored
-        legal_rows.append(legal)
-        obs = sample.replay.observations(picked)
-        if modality == Modality.IMAGE:
-            images.append(obs)
-        elif modality == Modality.VECTOR:
-            padded = np.zeros((len(picked), tasks.max_vector_dim), dtype=np.float32)
-            padded[:, : obs.shape[1]] = obs
-            vectors.append(padded)
-            dims.extend([obs.shape[1]] * len(picked))
-        else:
-            texts.extend(obs)
-            commands.extend(sample.replay.offered_commands(picked))
-    image_shape = next(
-        (s.obs_shape for s in tasks.specs if s.modality == Modality.IMAGE), (0, 0, 0)
-    )
-    return ObsBatch(
-        task_ids=np.asarray(task_ids, dtype=np.int64),
-        legal=np.concatenate(legal_rows),
-        image=np.concatenate(images) if images else np.zeros((0, *image_shape), np.uint8),
-        image_rows=np.asarray(rows[Modality.IMAGE], dtype=np.int64),
-        vector=np.concatenate(vectors)
-        if vectors
-        else np.zeros((0, tasks.max_vector_dim), np.float32),
-        vector_rows=np.asarray(rows[Modality.VECTOR], dtype=np.int64),
-        vector_dims=np.asarray(dims, dtype=np.int64),
-        text=tuple(texts),
-        text_rows=np.asarray(rows[Modality.TEXT], dtype=np.int64),
-        commands=tuple(commands),
-    )
+        steps.extend(
+            Step(o, 0.0, False, False, m, c) for o, m, c in zip(obs, legal, offered, strict=True)
+        )
+    return stack_observations(tasks, task_ids, steps)
 
 
 def reanalyse(

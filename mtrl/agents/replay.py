@@ -19,7 +19,7 @@ checks these numbers against the arrays.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,7 +179,8 @@ class TaskReplay:
         self.legal[slot] = legal[: self.choices]
         self.is_last[slot] = self.terminated[slot] = False
         self.policy[slot] = 0.0
-        self.priority[slot] = max(float(self.priority.max(initial=0.0)), 1.0)
+        if self.config.priority_exponent:  # only read when sampling by priority: O(capacity)
+            self.priority[slot] = max(float(self.priority.max(initial=0.0)), 1.0)
         self.total_added += 1
         return row
 
@@ -266,7 +267,9 @@ class TaskReplay:
         return candidates[picks], (weight / weight.max()).astype(np.float32)
 
 
-def batch_sizes(total: int, tasks: list[str], need: Mapping[str, float] | None = None) -> dict:
+def batch_sizes(
+    total: int, tasks: Sequence[Hashable], need: Mapping[Hashable, float] | None = None
+) -> dict:
     """Split ``total`` samples over tasks: equally, or in proportion to a per-task ``need``."""
     if not tasks:
         raise ValueError("no tasks to sample")
