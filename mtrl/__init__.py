@@ -50,6 +50,7 @@ _LAZY = {
     "RootInput": "mtrl.search",
     "ModelOutput": "mtrl.search",
     "SearchOutput": "mtrl.search",
+    "GraphedSearch": "mtrl.search",
     # agent
     "GradientConfig": "mtrl.agents.gradients",
     "MultiTaskUpdate": "mtrl.agents.gradients",

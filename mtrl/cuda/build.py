@@ -23,17 +23,21 @@ CPU_HEADERS = ("tree_pool.h",)
 # -ffp-contract=off: no fused multiply-adds, so float arithmetic rounds exactly like the
 # torch reference's separate kernels (bit-identical trees).
 CPU_CFLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math")
+CUDA_SOURCES = ("search_cuda.cpp", "search_kernels.cu")
+CUDA_HEADERS = ("search_kernels.cuh",)
+# --fmad=false for the same reason: nvcc fuses a * b + c by default.
+CUDA_FLAGS = ("-O3", "--fmad=false", "-std=c++17")
 
 
 def build_root() -> Path:
     return Path(os.environ.get("MTRL_BUILD_DIR", "~/.cache/mtrl")).expanduser()
 
 
-def _build_dir(name: str, sources: tuple[str, ...]) -> Path:
+def _build_dir(name: str, sources: tuple[str, ...], flags: tuple[str, ...]) -> Path:
     digest = hashlib.sha256()
     for source in sources:
         digest.update((SOURCE_DIR / source).read_bytes())
-    digest.update(" ".join(CPU_CFLAGS).encode())
+    digest.update(" ".join(flags).encode())
     tag = f"{name}-torch{torch.__version__}-{digest.hexdigest()[:12]}"
     path = build_root() / tag
     path.mkdir(parents=True, exist_ok=True)
@@ -63,7 +67,50 @@ def load_cpu_extension() -> ModuleType:
     return load(
         name=name,
         sources=[str(SOURCE_DIR / source) for source in CPU_SOURCES],
-        build_directory=str(_build_dir(name, CPU_SOURCES + CPU_HEADERS)),
+        build_directory=str(_build_dir(name, CPU_SOURCES + CPU_HEADERS, CPU_CFLAGS)),
         extra_cflags=list(CPU_CFLAGS),
+        verbose=False,
+    )
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why the CUDA kernels cannot be built or run here, or None when they can."""
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible to torch (torch.cuda.is_available() is False)"
+    if torch.version.cuda is None:
+        return f"this torch build ({torch.__version__}) has no CUDA support"
+    if CUDA_HOME is None:
+        return "no CUDA toolkit found (nvcc): install it or set CUDA_HOME"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def load_cuda_extension() -> ModuleType:
+    """Compile (once per source version and GPU architecture) and import the CUDA kernels.
+
+    Raises RuntimeError naming what is missing when there is no GPU, no CUDA build of torch or
+    no CUDA toolkit; the CPU backends remain usable.
+    """
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"the CUDA search backend is unavailable: {reason}")
+    from torch.utils.cpp_extension import load
+
+    _ensure_ninja_on_path()
+    major, minor = torch.cuda.get_device_capability()
+    # Build for the GPU in use only: one architecture compiles in seconds, not minutes.
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", f"{major}.{minor}")
+    name = "mtrl_search_cuda"
+    arch = os.environ["TORCH_CUDA_ARCH_LIST"]
+    return load(
+        name=name,
+        sources=[str(SOURCE_DIR / source) for source in CUDA_SOURCES],
+        build_directory=str(
+            _build_dir(f"{name}-sm{arch}", CUDA_SOURCES + CUDA_HEADERS, CUDA_FLAGS)
+        ),
+        extra_cflags=["-O3"],
+        extra_cuda_cflags=list(CUDA_FLAGS),
         verbose=False,
     )

@@ -1,7 +1,7 @@
 """Batched MCTS over the roots of all tasks at once (MuZero pUCT, Gumbel MuZero, sampled).
 
 ``search`` runs one search over B trees with a ``[B, N, A]`` struct-of-arrays layout (see
-``tree.Tree``); backends ("torch" reference, "cpp" CPU kernels, "cuda" later, issue 6) are
+``tree.Tree``); backends ("torch" reference, "cpp" CPU kernels, "cuda" GPU kernels) are
 interchangeable behind it and build identical trees. Tasks with fewer actions pad A and pass
 masks; each tree has its own discount and min-max value bounds::
 
@@ -13,10 +13,11 @@ masks; each tree has its own discount and min-max value bounds::
                                                   num_simulations=16))
     out.action, out.action_weights, out.visit_counts, out.root_value
 
-Continuous actions: ``sampled_search`` (K samples per node). Numpy harnesses:
-``mtrl.search.bench_api.search``.
+Continuous actions: ``sampled_search`` (K samples per node). On a GPU, ``GraphedSearch``
+replays the whole search as one CUDA graph. Numpy harnesses: ``mtrl.search.bench_api.search``.
 """
 
+from mtrl.search.cuda_graph import GraphedSearch
 from mtrl.search.loop import search
 from mtrl.search.sampled import (
     ContinuousModelOutput,
@@ -41,6 +42,7 @@ __all__ = [
     "BACKENDS",
     "ContinuousModelOutput",
     "ContinuousRecurrentFn",
+    "GraphedSearch",
     "ModelOutput",
     "RecurrentFn",
     "RootInput",

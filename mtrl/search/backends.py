@@ -1,9 +1,10 @@
 """Backend dispatch: one search loop, interchangeable tree kernels.
 
-"torch" is the reference; "cpp" the C++ CPU backend from mtrl/cuda (built at first use);
-"cuda" is reserved for the CUDA kernels (issue 6); "auto" picks by the device of the roots:
-cuda for CUDA tensors, else cpp, falling back to torch with a warning when the C++ extension
-cannot be built. A new backend implements ``TreeBackend`` over the same ``Tree`` arrays.
+"torch" is the reference; "cpp" the C++ CPU backend and "cuda" the CUDA kernels, both from
+mtrl/cuda and built at first use; "auto" picks by the device of the roots: cuda for CUDA
+tensors, else cpp, falling back to torch with a warning when the C++ extension cannot be
+built. An explicit "cuda" without a GPU or toolkit raises an error naming what is missing.
+A new backend implements ``TreeBackend`` over the same ``Tree`` arrays.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def resolve_backend(name: str, device: torch.device) -> str:
         return "cuda" if device.type == "cuda" else "auto"
     if device.type != "cpu" and name == "cpp":
         raise ValueError(f"backend {name!r} runs on the CPU, but the roots are on {device}")
+    if device.type != "cuda" and name == "cuda":
+        raise ValueError(
+            f"backend 'cuda' needs the roots on a CUDA device, but they are on {device}"
+        )
     return name
 
 
@@ -46,9 +51,9 @@ def make_backend(name: str, tree: Tree, config: SearchConfig) -> TreeBackend:
     if name == "torch":
         return TorchBackend(tree, config)
     if name == "cuda":
-        raise NotImplementedError(
-            "backend 'cuda' is not implemented yet (issue 6); use 'cpp' or 'torch'"
-        )
+        from mtrl.cuda.cuda_backend import CudaBackend
+
+        return CudaBackend(tree, config)
     from mtrl.cuda.cpu_backend import CppBackend
 
     if name == "cpp":

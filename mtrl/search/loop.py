@@ -33,7 +33,7 @@ def search(
         parent_embedding, action = kernels.select(sim)
         out = as_model_output(recurrent_fn(parent_embedding, action))
         if sim == 0:
-            check_model_output(out, tree.batch_size, tree.num_actions)
+            check_model_output(out, tree.batch_size, tree.num_actions, tree.device)
         kernels.expand_and_backup(sim, out)
     return summarize(tree, config)
 
@@ -49,7 +49,9 @@ def as_model_output(out: ModelOutput | tuple[torch.Tensor, ...]) -> ModelOutput:
     )
 
 
-def check_model_output(out: ModelOutput, batch: int, num_actions: int) -> None:
+def check_model_output(
+    out: ModelOutput, batch: int, num_actions: int, device: torch.device | None = None
+) -> None:
     expected = {
         "prior_logits": ((batch, num_actions), torch.float32),
         "value": ((batch,), torch.float32),
@@ -67,4 +69,9 @@ def check_model_output(out: ModelOutput, batch: int, num_actions: int) -> None:
             raise ValueError(
                 f"recurrent_fn output {name} must be {dtype} of shape {shape}, got "
                 f"{tensor.dtype} of shape {tuple(tensor.shape)}"
+            )
+        if device is not None and tensor.device.type != device.type:
+            raise ValueError(
+                f"recurrent_fn output {name} must be on the roots' device {device}, got "
+                f"{tensor.device}"
             )

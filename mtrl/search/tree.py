@@ -106,11 +106,13 @@ def _masks(root: RootInput, batch: int, num_actions: int) -> tuple[torch.Tensor,
         else root.legal_mask.to(torch.bool)
     )
     interior = legal if root.interior_mask is None else root.interior_mask.to(torch.bool)
-    for name, mask in (("legal_mask", legal), ("interior_mask", interior)):
-        has_action = mask.any(dim=1)
-        if not bool(has_action.all()):
-            empty = (~has_action).nonzero().flatten().tolist()
-            raise ValueError(f"{name} has no legal action in rows {empty}")
+    # One device-to-host read for both checks (each read waits for a GPU to drain).
+    if not bool((legal.any(dim=1) & interior.any(dim=1)).all()):
+        for name, mask in (("legal_mask", legal), ("interior_mask", interior)):
+            has_action = mask.any(dim=1)
+            if not bool(has_action.all()):
+                empty = (~has_action).nonzero().flatten().tolist()
+                raise ValueError(f"{name} has no legal action in rows {empty}")
     return legal.contiguous(), interior.contiguous()
 
 
@@ -119,31 +121,36 @@ def _discount(root: RootInput, batch: int) -> torch.Tensor:
         if tuple(root.discount.shape) != (batch,):
             raise ValueError(f"discount must be [{batch}], got {tuple(root.discount.shape)}")
         return root.discount.to(torch.float32).contiguous()
-    return torch.full((batch,), float(root.discount), dtype=torch.float32)
+    return host_full((batch,), float(root.discount), torch.float32, root.prior_logits.device)
 
 
 def _root_priors(
     logits: torch.Tensor, legal: torch.Tensor, config: SearchConfig, generator: torch.Generator
 ) -> torch.Tensor:
-    prior = masked_softmax(logits, legal)
+    prior = masked_softmax(logits, legal)  # on the roots' device
     if config.algorithm == "muzero" and config.dirichlet_fraction > 0.0:
+        # The noise is drawn on the CPU from the search's generator (same noise on every
+        # device), so this path moves the priors to the host and back.
+        logits, legal, device = logits.cpu(), legal.cpu(), logits.device
+        prior = prior.cpu()
         # Dirichlet noise over the legal actions only (MuZero, AlphaZero exploration noise).
         alpha = torch.full(logits.shape, config.dirichlet_alpha, dtype=torch.float64)
         gamma = torch._standard_gamma(alpha, generator=generator)
         gamma = torch.where(legal, gamma, 0.0)
         noise = (gamma / gamma.sum(dim=1, keepdim=True)).float()
         prior = (1.0 - config.dirichlet_fraction) * prior + config.dirichlet_fraction * noise
+        return prior.to(device)
     return prior
 
 
 def _gumbel_noise(
-    shape: torch.Size, config: SearchConfig, generator: torch.Generator
+    shape: torch.Size, config: SearchConfig, generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
     if config.algorithm != "gumbel_muzero" or config.gumbel_scale == 0.0:
-        return torch.zeros(shape, dtype=torch.float32)
+        return host_full(tuple(shape), 0.0, torch.float32, device)
     uniform = torch.rand(shape, generator=generator, dtype=torch.float64)
     uniform.clamp_(min=torch.finfo(torch.float64).tiny)  # log(0) would give a -inf Gumbel
-    return (-torch.log(-torch.log(uniform)) * config.gumbel_scale).float()
+    return (-torch.log(-torch.log(uniform)) * config.gumbel_scale).float().to(device)
 
 
 def init_tree(root: RootInput, config: SearchConfig, generator: torch.Generator) -> Tree:
@@ -175,13 +182,13 @@ def init_tree(root: RootInput, config: SearchConfig, generator: torch.Generator)
         # Each node's row is written whole when it is expanded, and every node is by the end.
         child_prior=torch.empty(edge_shape, dtype=torch.float32, device=device),
         root_logits=root_logits.contiguous(),
-        gumbel=_gumbel_noise(logits.shape, config, generator).to(device),
+        gumbel=_gumbel_noise(logits.shape, config, generator, device),
         root_legal=legal,
         interior_legal=interior,
         discount=_discount(root, batch).to(device),
         min_q=host_full((batch,), torch.inf, torch.float32, device),
         max_q=host_full((batch,), -torch.inf, torch.float32, device),
-        considered_visits=_considered_visits(legal.cpu(), config).to(device),
+        considered_visits=_considered_visits(legal, config),
         leaf_depths=host_full((sims, batch), 0, torch.int32, device),
     )
     value = root.value.to(torch.float32)
@@ -189,7 +196,7 @@ def init_tree(root: RootInput, config: SearchConfig, generator: torch.Generator)
     tree.value_sum[:, 0] = value
     tree.raw_value[:, 0] = value
     tree.embedding_id[:, 0] = root.embedding_id.to(torch.int64)
-    tree.child_prior[:, 0] = _root_priors(logits.cpu(), legal.cpu(), config, generator).to(device)
+    tree.child_prior[:, 0] = _root_priors(logits, legal, config, generator)
     return tree
 
 
@@ -200,5 +207,7 @@ def _considered_visits(legal: torch.Tensor, config: SearchConfig) -> torch.Tenso
         return host_full((legal.shape[0], sims), 0, torch.int32, legal.device)
     table = considered_visit_table(config.max_num_considered_actions, sims)  # [M + 1, S]
     num_considered = legal.sum(dim=1).clamp(max=config.max_num_considered_actions)
+    if legal.device.type != "cpu":  # gather on the device: no round trip through the host
+        return table.to(legal.device)[num_considered]
     # Row gather in numpy: single-threaded, like host_full.
     return torch.from_numpy(table.numpy()[num_considered.numpy()])

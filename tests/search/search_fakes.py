@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import torch
 
-from mtrl.search import ModelOutput
+from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput, Tree
+from mtrl.search import search as mtrl_search
 
 
 class ActionValueModel:
@@ -84,3 +88,51 @@ class HashedTableModel:
             embedding_id=ids,
             terminal=self.terminal[key].clone(),
         )
+
+
+def _to(value: object, device: torch.device) -> object:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+def _root_on(root: RootInput, device: torch.device) -> RootInput:
+    fields = {f.name: _to(getattr(root, f.name), device) for f in dataclasses.fields(root)}
+    return RootInput(**fields)  # type: ignore[arg-type]
+
+
+def _output_on_cpu(out: SearchOutput) -> SearchOutput:
+    tree = out.tree
+    if tree is not None:
+        tree = Tree(**{f.name: getattr(tree, f.name).cpu() for f in dataclasses.fields(Tree)})
+    fields = {
+        f.name: _to(getattr(out, f.name), torch.device("cpu")) for f in dataclasses.fields(out)
+    }
+    return SearchOutput(**{**fields, "tree": tree})  # type: ignore[arg-type]
+
+
+def search(
+    root: RootInput,
+    model: Callable[[torch.Tensor, torch.Tensor], object],
+    config: SearchConfig,
+    *,
+    backend: str | None = None,
+    seed: int = 0,
+) -> SearchOutput:
+    """``mtrl.search.search``; for backend "cuda" the CPU roots and CPU fake model are bridged
+    to the GPU (roots and model outputs moved there, the model's inputs moved back) and the
+    output is returned on the CPU, so one test body checks every backend."""
+    if backend != "cuda":
+        return mtrl_search(root, model, config, backend=backend, seed=seed)  # type: ignore[arg-type]
+    device = torch.device("cuda")
+
+    def bridged(parent: torch.Tensor, action: torch.Tensor) -> object:
+        out = model(parent.cpu(), action.cpu())
+        if isinstance(out, ModelOutput):
+            moved = {f.name: _to(getattr(out, f.name), device) for f in dataclasses.fields(out)}
+            return ModelOutput(**moved)  # type: ignore[arg-type]
+        if isinstance(out, tuple):
+            return tuple(_to(value, device) for value in out)
+        return out
+
+    return _output_on_cpu(
+        mtrl_search(_root_on(root, device), bridged, config, backend="cuda", seed=seed)  # type: ignore[arg-type]
+    )

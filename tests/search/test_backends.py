@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from search_fakes import HashedTableModel
+from search_fakes import HashedTableModel, search
 
-from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput, search
+from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput
 from mtrl.search.backends import make_backend, resolve_backend
 from mtrl.search.tree import init_tree
 
@@ -106,6 +106,8 @@ def test_backend_follows_the_roots_device() -> None:
     assert resolve_backend("torch", cuda) == "torch"  # the reference runs on any device
     with pytest.raises(ValueError, match="'cpp' runs on the CPU"):
         resolve_backend("cpp", cuda)
+    with pytest.raises(ValueError, match="'cuda' needs the roots on a CUDA device"):
+        resolve_backend("cuda", cpu)
 
 
 def test_cpp_checks_every_model_output(cpp_extension: object) -> None:

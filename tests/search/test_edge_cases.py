@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from search_fakes import HashedTableModel
+from search_fakes import HashedTableModel, search
 
-from mtrl.search import ModelOutput, RootInput, SearchConfig, search
+from mtrl.search import ModelOutput, RootInput, SearchConfig
+from mtrl.search import search as mtrl_search
 
 ALGORITHMS = ["muzero", "gumbel_muzero"]
 
@@ -120,8 +121,8 @@ def test_bad_input_names_the_bad_value() -> None:
         SearchConfig(backend="gpu")
     with pytest.raises(ValueError, match="num_simulations"):
         SearchConfig(num_simulations=-1)
-    with pytest.raises(NotImplementedError, match="cuda"):
-        search(good, model, SearchConfig(num_simulations=1), backend="cuda")
+    with pytest.raises(ValueError, match="'cuda' needs the roots on a CUDA device"):
+        mtrl_search(good, model, SearchConfig(num_simulations=1), backend="cuda")
     with pytest.raises(ValueError, match=r"\[B, A\]"):
         search(RootInput(torch.zeros(3), torch.zeros(3), torch.arange(3)), model, SearchConfig())
     with pytest.raises(ValueError, match="root value"):

@@ -9,9 +9,9 @@ import math
 
 import pytest
 import torch
-from search_fakes import ActionValueModel
+from search_fakes import ActionValueModel, search
 
-from mtrl.search import RootInput, SearchConfig, search
+from mtrl.search import RootInput, SearchConfig
 
 
 def one_root(logits: list[float], value: float = 0.0, **kwargs: object) -> RootInput:

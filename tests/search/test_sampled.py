@@ -31,7 +31,7 @@ class SteerToTarget:
         )
 
 
-def test_visits_go_to_the_best_sample(backend: str) -> None:
+def test_visits_go_to_the_best_sample(host_backend: str) -> None:
     batch, dims, samples = 3, 2, 6
     target = torch.tensor([[1.0, 1.0], [-1.0, 0.5], [0.0, 0.0]])
     root = SampledRoot(
@@ -46,7 +46,7 @@ def test_visits_go_to_the_best_sample(backend: str) -> None:
         SearchConfig(num_simulations=60),
         num_samples=samples,
         seed=4,
-        backend=backend,
+        backend=host_backend,
     )
     assert tuple(out.actions.shape) == (batch, samples, dims)
     assert out.visit_counts.sum(dim=1).tolist() == [60] * batch
