@@ -66,6 +66,13 @@ _LAZY = {
     "TrainConfig": "mtrl.agents.train",
     "train_local": "mtrl.agents.train",
     "evaluate": "mtrl.agents.evaluate",
+    # evaluation and monitoring
+    "evaluate_checkpoint": "mtrl.eval.run",
+    "EvalOptions": "mtrl.eval.run",
+    "load_checkpoint": "mtrl.eval.checkpoint",
+    "write_layout": "mtrl.eval.tensorboard",
+    "aggregate_scalars": "mtrl.eval.metrics",
+    "load_baselines": "mtrl.eval.baselines",
 }
 
 __all__ = [

@@ -82,6 +82,72 @@ def cmd_check_envs(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from mtrl.eval.run import EvalOptions, evaluate_checkpoint
+
+    options = EvalOptions(
+        tasks=tuple(args.tasks or ()),
+        episodes=args.episodes,
+        seeds=tuple(args.seeds),
+        temperature=args.temperature,
+        baselines=args.baselines,
+        out=args.out,
+        video=args.video,
+        workers=args.workers,
+    )
+    evaluate_checkpoint(args.checkpoint, options)
+    return 0
+
+
+def tensorboard_command(run_dir: str, port: int) -> list[str]:
+    """The TensorBoard command line, bound to loopback (a run's data stays on this machine)."""
+    where = ["--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-m", "tensorboard.main", "--logdir", run_dir, *where]
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from mtrl.eval.tensorboard import ensure_layout
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist")
+    ensure_layout(run_dir)
+    print(f"TensorBoard on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.call(tensorboard_command(str(run_dir), args.port))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    ev = commands.add_parser("eval", help="evaluate a checkpoint and write a report")
+    ev.add_argument("checkpoint", help="a checkpoint.pt written by training")
+    ev.add_argument(
+        "--tasks", nargs="+", help="task ids or suites (default: all of the checkpoint)"
+    )
+    ev.add_argument("--episodes", type=int, default=10, help="episodes per task and seed")
+    ev.add_argument(
+        "--seeds", type=int, nargs="+", default=[10_000], help="env seeds (row r: seed+r)"
+    )
+    ev.add_argument("--temperature", type=float, default=0.0, help="visit-count temperature")
+    ev.add_argument(
+        "--baselines",
+        metavar="FILE_OR_NAME",
+        help="bundled column (e.g. BBF_RR8, tdmpc2@100k), CSV task,score,seed, or results.json",
+    )
+    ev.add_argument("--out", default="eval", help="report folder")
+    ev.add_argument("--video", action="store_true", help="a short clip (or transcript) per task")
+    ev.add_argument("--workers", type=int, default=1, help="processes, one seed each at a time")
+    ev.set_defaults(run=cmd_eval)
+    tb = commands.add_parser("tensorboard", help="TensorBoard on 127.0.0.1 for a run")
+    tb.add_argument("run_dir")
+    tb.add_argument("--port", type=int, default=6006)
+    tb.set_defaults(run=cmd_tensorboard)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtrl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment setting, e.g. atari.size=84 or dmc.action_repeat=2",
     )
     check.set_defaults(run=cmd_check_envs)
+    _add_eval(commands)
     return parser
 
 

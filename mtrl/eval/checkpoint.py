@@ -1,0 +1,125 @@
+"""Read a training checkpoint back into what acting needs: tasks, model, search settings.
+
+Works for any checkpoint with the keys ``LocalTrainer`` writes (and the Ray runtime keeps):
+``version``, ``tasks`` (task ids in task-set order), ``config`` (JSON of the run config with
+``acting`` and, optionally, ``replay.discount``) and ``model`` (``WorldModel.checkpoint()``).
+Loaded with ``weights_only=True``; anything missing or unreadable is a ``ValueError`` naming the
+problem, so evaluation never falls back to an untrained model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtrl.agents.acting import ActingConfig
+from mtrl.envs.batch import TaskSet
+from mtrl.envs.registry import get_task
+from mtrl.search import SearchConfig
+from mtrl.world_models import WorldModel
+
+SUPPORTED_VERSIONS = (1,)
+REQUIRED_KEYS = ("version", "tasks", "config", "model")
+
+
+@dataclass
+class LoadedCheckpoint:
+    path: Path
+    tasks: TaskSet
+    model: WorldModel
+    acting: ActingConfig
+    discount: float  # the value discount of acting (per task: the same in local runs)
+    config: dict[str, Any]
+    env_steps: int | None
+
+    @property
+    def discounts(self) -> torch.Tensor:
+        return torch.full((len(self.tasks),), self.discount)
+
+    def check_tasks(self, task_ids: list[str]) -> None:
+        """A clear error for tasks this checkpoint was not trained on."""
+        missing = [t for t in task_ids if t not in self.tasks.names]
+        if missing:
+            raise ValueError(
+                f"checkpoint {self.path} was not trained on {missing}; "
+                f"it has: {', '.join(self.tasks.names)}"
+            )
+
+
+def resolve_path(path: Path) -> Path:
+    """A checkpoint file, or a run folder: its checkpoint.pt or newest checkpoints/ckpt-*.pt."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob("checkpoints/ckpt-*.pt")) or sorted(path.glob("checkpoint.pt"))
+    if not found:
+        raise FileNotFoundError(f"no checkpoint in {path} (checkpoint.pt or checkpoints/ckpt-*.pt)")
+    return found[-1]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated zip, pickle with code objects, not a torch file ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"checkpoint {path} is corrupt or not an mtrl checkpoint: {first}"
+        ) from None
+    if not isinstance(state, dict) or not all(k in state for k in REQUIRED_KEYS):
+        found = sorted(state) if isinstance(state, dict) else type(state).__name__
+        raise ValueError(
+            f"checkpoint {path} is not an mtrl checkpoint: needs keys {list(REQUIRED_KEYS)}, "
+            f"found {found}"
+        )
+    if state["version"] not in SUPPORTED_VERSIONS:
+        raise ValueError(
+            f"checkpoint {path} has version {state['version']}; "
+            f"this mtrl reads {SUPPORTED_VERSIONS}"
+        )
+    return state
+
+
+def acting_config(config: dict[str, Any]) -> ActingConfig:
+    """The stored ``acting`` section as an ``ActingConfig`` (fields absent keep defaults)."""
+    acting = dict(config.get("acting") or {})
+    search = acting.pop("search", None)
+    if search is not None:
+        acting["search"] = SearchConfig(**search)
+    return ActingConfig(**acting)
+
+
+def _discount(config: dict[str, Any], acting: ActingConfig) -> float:
+    # LocalTrainer values searches with the replay discount; runtimes without one use acting's.
+    replay = config.get("replay") or {}
+    return float(replay.get("discount", acting.discount))
+
+
+def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    """The model and acting settings of a checkpoint, ready for evaluation (eval mode, CPU)."""
+    path = resolve_path(Path(path))
+    state = _read(path)
+    try:
+        config = json.loads(state["config"])
+        tasks = TaskSet(tuple(get_task(t) for t in state["tasks"]))
+        acting = acting_config(config)
+        model = WorldModel.from_checkpoint(tasks, state["model"])
+    except (json.JSONDecodeError, TypeError, KeyError, RuntimeError, ValueError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ValueError(f"checkpoint {path} cannot be rebuilt: {message}") from None
+    model.eval()
+    counters = state.get("counters") if isinstance(state.get("counters"), dict) else {}
+    steps = state.get("env_steps", counters.get("env_steps"))
+    return LoadedCheckpoint(
+        path=path,
+        tasks=tasks,
+        model=model,
+        acting=acting,
+        discount=_discount(config, acting),
+        config=config,
+        env_steps=int(steps) if steps is not None else None,
+    )

@@ -1,0 +1,118 @@
+"""``evaluate_checkpoint``: the whole of ``mtrl eval`` behind the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtrl.envs.registry import get_suite, list_suites
+from mtrl.eval.baselines import load_baselines
+from mtrl.eval.checkpoint import LoadedCheckpoint, load_checkpoint
+from mtrl.eval.progress import Progress
+from mtrl.eval.report import write_report
+from mtrl.eval.results import Episode, build_results
+from mtrl.eval.runner import Unit, run_units
+
+DEFAULT_SEEDS = (10_000,)  # the seed of a local run's first evaluation (10_000 + 97 k)
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    tasks: tuple[str, ...] = ()  # task ids or suite names; () = every task of the checkpoint
+    episodes: int = 10  # per task and seed
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    temperature: float = 0.0  # what training evaluations use
+    baselines: str | None = None  # a bundled column, a CSV / results.json, or None (reference)
+    out: str = "eval"
+    video: bool = False
+    workers: int = 1
+
+    def check(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"bad --episodes {self.episodes}: expected a positive integer")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"bad --seeds {list(self.seeds)}: expected distinct integers")
+        if self.temperature < 0:
+            raise ValueError(f"bad --temperature {self.temperature}: expected >= 0")
+        if self.workers < 1:
+            raise ValueError(f"bad --workers {self.workers}: expected a positive integer")
+
+
+def select_tasks(ckpt: LoadedCheckpoint, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The requested tasks in the checkpoint's order (one batch, as in training)."""
+    if not names:
+        return ckpt.tasks.names
+    wanted: list[str] = []
+    for name in names:
+        if "/" not in name and name in list_suites():
+            wanted += [spec.id for spec in get_suite(name)]
+        else:
+            wanted.append(name)
+    ckpt.check_tasks(wanted)
+    return tuple(t for t in ckpt.tasks.names if t in wanted)
+
+
+def temperature_note(ckpt: LoadedCheckpoint, temperature: float) -> str:
+    if ckpt.acting.search.algorithm == "gumbel_muzero":
+        return "Gumbel MuZero plays the search's own choice: the temperature has no effect"
+    if temperature == 0:
+        return "the most visited action"
+    return "actions sampled from visit counts ** (1 / temperature)"
+
+
+def _meta(ckpt: LoadedCheckpoint, tasks: tuple[str, ...], options: EvalOptions) -> dict[str, Any]:
+    episodes = options.episodes * len(options.seeds)
+    return {
+        "checkpoint": str(ckpt.path),
+        "checkpoint_tasks": list(ckpt.tasks.names),
+        "env_steps": ckpt.env_steps,
+        "score": (
+            f"final evaluation of this checkpoint (no averaging over training): {episodes} "
+            f"episodes per task ({options.episodes} per seed, seeds {list(options.seeds)}), "
+            f"the undiscounted return of each episode's full length"
+        ),
+        "episodes_per_seed": options.episodes,
+        "seeds": list(options.seeds),
+        "temperature": options.temperature,
+        "temperature_note": temperature_note(ckpt, options.temperature),
+        "search": ckpt.config.get("acting", {}).get("search", {}),
+        "sampled_actions": ckpt.acting.sampled_actions,
+        "discount": ckpt.discount,
+        "baselines": options.baselines or "reference",
+        "evaluated_tasks": list(tasks),
+    }
+
+
+def evaluate_checkpoint(
+    path: str | Path, options: EvalOptions, say: Callable[[str], None] = print
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Evaluate ``path`` and write the report into ``options.out``: (results, files written)."""
+    options.check()
+    ckpt = load_checkpoint(path)
+    chosen = load_baselines(options.baselines)  # bad baseline input fails before any episode
+    tasks = select_tasks(ckpt, options.tasks)
+    out = Path(options.out)
+    note = temperature_note(ckpt, options.temperature)
+    say(
+        f"temperature {options.temperature:g} ({note}); search as in training: {ckpt.acting.search}"
+    )
+    video_dir = str(out / "videos") if options.video else ""
+    units = [
+        Unit(tasks, options.episodes, seed, options.temperature, video_dir if i == 0 else "")
+        for i, seed in enumerate(options.seeds)
+    ]
+    progress = Progress(len(tasks) * options.episodes * len(options.seeds))
+    returns = run_units(ckpt, units, options.workers, progress.episode)
+    episodes = [
+        Episode(task, unit.seed, index, value)
+        for task in tasks
+        for unit, by_task in zip(units, returns, strict=True)
+        for index, value in enumerate(by_task[task])
+    ]
+    results = build_results(episodes, chosen, _meta(ckpt, tasks, options))
+    videos = {p.stem.replace("__", "/"): p for p in sorted((out / "videos").glob("*.*"))}
+    files = write_report(results, out, videos if options.video else {})
+    say(f"wrote {', '.join(sorted(files))} to {out}")
+    return results, files
