@@ -66,6 +66,14 @@ _LAZY = {
     "TrainConfig": "mtrl.agents.train",
     "train_local": "mtrl.agents.train",
     "evaluate": "mtrl.agents.evaluate",
+    # Ray runtime
+    "RunConfig": "mtrl.runtime",
+    "Resources": "mtrl.runtime",
+    "Driver": "mtrl.runtime",
+    "RunResult": "mtrl.runtime",
+    "CheckpointError": "mtrl.runtime",
+    "read_checkpoint": "mtrl.runtime",
+    "latest_checkpoint": "mtrl.runtime",
     # evaluation and monitoring
     "evaluate_checkpoint": "mtrl.eval.run",
     "EvalOptions": "mtrl.eval.run",

@@ -1,0 +1,46 @@
+"""Atari 8: the ScaleZero / UniZero eight-game multi-task subset, paper-scale defaults.
+
+Same settings as ``atari26.py`` (ScaleZero, Pu et al. 2025; UniZero, arXiv:2406.10667:
+50 simulations, 400k env steps per task, AdamW lr 1e-4, unroll 10, 5-step TD) on 8 games.
+
+    ray job submit --working-dir . -- python launch/atari8.py
+"""
+
+from dataclasses import dataclass, field
+
+from atari26 import Atari26Config
+
+from mtrl.agents.learner import LearnerConfig
+from mtrl.runtime import Resources, main
+
+TASKS = 8
+
+
+@dataclass(frozen=True)
+class Atari8Config(Atari26Config):
+    tasks: tuple[str, ...] = ("atari8",)
+    env_steps: int = 400_000 * TASKS
+    num_workers: int = 4
+    envs_per_task: int = 2  # 8 envs per game
+    num_search_servers: int = 1
+    num_replay_shards: int = 2
+    learner: LearnerConfig = field(
+        default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4, bf16=True)
+    )
+    warmup_env_steps: int = 2_000 * TASKS
+    run_dir: str = "runs/atari8"
+    resources: Resources = field(
+        default_factory=lambda: Resources(
+            worker_cpus=1,
+            search_cpus=2,
+            search_gpus=0.5,
+            learner_cpus=4,
+            learner_gpus=1,
+            evaluator_cpus=1,
+            evaluator_gpus=0.25,
+        )
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(Atari8Config))

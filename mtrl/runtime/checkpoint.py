@@ -1,0 +1,151 @@
+"""Run checkpoints: complete, atomic, loaded safely, mismatches named in one line.
+
+A checkpoint is one ``torch.save`` file of tensors and plain data (``weights_only=True``
+loads it). It keeps the keys every mtrl checkpoint has (``version``, ``tasks``, ``config`` as
+the config dataclass's JSON, ``model`` = ``WorldModel.checkpoint()``) plus what resuming a Ray
+run needs: learner state (target network, optimizer, aggregator, DPS stages, update count),
+the DPS controller, counters, RNG states, the task id -> name table and a bounded replay
+snapshot per task. Files are ``<run_dir>/checkpoints/ckpt-<env_steps>.pt``, written to a
+temporary name and renamed; the newest ``keep`` are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtrl.agents.train import CHECKPOINT_VERSION
+from mtrl.world_models import WorldModel
+
+REQUIRED = ("version", "tasks", "config", "model", "learner", "dps", "counters")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message is one line naming why."""
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoint files of a run, oldest first (temporary files are ignored)."""
+    return sorted(checkpoint_dir(run_dir).glob("ckpt-*.pt"))
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def write_checkpoint(run_dir: Path, state: dict[str, Any], env_steps: int, keep: int) -> Path:
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ckpt-{env_steps:012d}.pt"
+    temp = folder / f".{path.name}.{os.getpid()}.tmp"
+    torch.save(state, temp)
+    os.replace(temp, path)  # atomic: readers see the old file set or the complete new file
+    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def resolve_resume(target: str | Path) -> Path:
+    """``--resume`` accepts a run folder (its newest checkpoint) or a checkpoint file."""
+    target = Path(target)
+    if target.is_file():
+        return target
+    latest = latest_checkpoint(target)
+    if latest is None:
+        raise CheckpointError(
+            f"no checkpoint to resume in {target} (expected {target}/checkpoints/ckpt-*.pt)"
+        )
+    return latest
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except Exception as error:
+        older = [p.name for p in list_checkpoints(path.parent.parent) if p != path]
+        hint = f"; older checkpoints you can pass to --resume: {older}" if older else ""
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not an mtrl checkpoint ({first}){hint}"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} is not an mtrl checkpoint (not a dict)")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has version {state.get('version')!r}, "
+            f"this mtrl reads version {CHECKPOINT_VERSION}"
+        )
+    missing = [key for key in REQUIRED if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is incomplete: missing {missing}")
+    return state
+
+
+def check_compatible(
+    path: Path, state: dict[str, Any], tasks: list[str], model_config: dict[str, Any]
+) -> None:
+    """Resume needs the same tasks (in order) and the same model shape."""
+    if list(state["tasks"]) != tasks:
+        raise CheckpointError(
+            f"checkpoint {path} tasks differ: checkpoint has {list(state['tasks'])}, this run "
+            f"has {tasks} (use init_from=... to fine-tune on other tasks)"
+        )
+    saved = json.loads(json.dumps(state["model"]["config"]))  # tuples -> lists, like ours
+    ours = json.loads(json.dumps(model_config))
+    diffs = [f"{k}: {saved.get(k)!r} vs {v!r}" for k, v in ours.items() if saved.get(k) != v]
+    if diffs:
+        raise CheckpointError(
+            f"checkpoint {path} model shape differs (checkpoint vs this run): {'; '.join(diffs)}"
+        )
+
+
+def saved_config(state: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(state["config"])
+
+
+def finetune_state(
+    state: dict[str, Any], model: WorldModel
+) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
+    """The checkpoint's weights mapped onto ``model`` (a subset or other tasks).
+
+    Per-task rows (``task_embed`` and the heads' ``.task`` tables) move with their task
+    names; tasks new to ``model`` keep their fresh initialisation. Other tensors are copied
+    when their shapes match and left fresh otherwise. Returns the state and what was done.
+    """
+    old_tasks = list(state["model"]["tasks"])
+    new_tasks = list(model.tasks.names)
+    saved = state["model"]["state"]
+    out = model.state_dict()
+    report: dict[str, list[str]] = {"copied": [], "by_task": [], "fresh": []}
+    for key, fresh in out.items():
+        old = saved.get(key)
+        if old is None:
+            report["fresh"].append(key)
+        elif _per_task(key) and old.shape[0] == len(old_tasks):
+            rows = fresh.clone()
+            for i, task in enumerate(new_tasks):
+                if task in old_tasks and old.shape[1:] == fresh.shape[1:]:
+                    rows[i] = old[old_tasks.index(task)]
+            out[key] = rows
+            report["by_task"].append(key)
+        elif old.shape == fresh.shape:
+            out[key] = old
+            report["copied"].append(key)
+        else:
+            report["fresh"].append(key)
+    return out, report
+
+
+def _per_task(key: str) -> bool:
+    return key == "task_embed" or key.endswith(".task")

@@ -1,0 +1,98 @@
+"""What every ``launch/*.py`` script runs: parse overrides, connect to Ray, drive the run.
+
+Under ``ray job submit`` (``RAY_ADDRESS`` is set) or with a cluster started by ``ray start``
+on this machine, the script connects to it; otherwise it starts a local Ray bound to
+127.0.0.1. Mistakes in the command line or a bad checkpoint print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+import ray
+
+from mtrl.runtime.checkpoint import CheckpointError, read_checkpoint, resolve_resume
+from mtrl.runtime.config import RunConfig, apply_overrides, from_json, to_json
+from mtrl.runtime.driver import Driver, RunResult
+
+# Forwarded to a Ray started here, so every actor sees the same caches and offline settings.
+ENV_VARS = ("MTRL_CACHE", "MTRL_BUILD_DIR", "MUJOCO_GL", "HF_HUB_OFFLINE", "MTRL_JERICHO_DIR")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set env_steps=5000 --set learner.lr=3e-4",
+    )
+    parser.add_argument("--resume", default="", metavar="RUN_DIR", help="continue a run")
+    parser.add_argument("--print-config", action="store_true", help="print the config and exit")
+    parser.add_argument("--num-cpus", type=int, default=0, help="local Ray only (0: all)")
+    return parser.parse_args(argv)
+
+
+def build_config(cls: type[RunConfig], args: argparse.Namespace) -> RunConfig:
+    """The script's defaults, or the resumed run's own config, then the overrides."""
+    config = cls()
+    if args.resume:
+        path = resolve_resume(args.resume)
+        config = from_json(cls, read_checkpoint(path)["config"])
+        # The run continues in the folder it was resumed from (it may have been moved).
+        config = replace(config, run_dir=str(path.parent.parent))
+    return apply_overrides(config, args.set)
+
+
+def connect(num_cpus: int = 0) -> None:
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address="auto")  # ray job submit, or a user pointing at a cluster
+        return
+    env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
+    ray.init(
+        address="local",  # a new instance, never a cluster some `ray start` left running
+        num_cpus=num_cpus or None,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        runtime_env={"env_vars": env} if env else None,
+        log_to_driver=True,
+    )
+
+
+def run(config: RunConfig, resume: str = "") -> RunResult:
+    driver = Driver(config, resume=resume)
+    try:
+        return driver.run()
+    finally:
+        driver.shutdown()
+
+
+def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[mtrl] %(message)s")
+    args = parse_args(argv)
+    try:
+        config = build_config(cls, args)
+        if args.print_config:
+            print(to_json(config))
+            return 0
+        connect(args.num_cpus)
+        result = run(config, resume=args.resume)
+    except (CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    last = result.checkpoints[-1] if result.checkpoints else None
+    how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
+    print(
+        f"[mtrl] {how}: {result.env_steps:,} env steps, {result.updates:,} updates in "
+        f"{result.seconds:.0f}s ({result.env_steps / max(result.seconds, 1e-9):.1f} env steps/s); "
+        f"checkpoint {last}; TensorBoard: tensorboard --logdir {result.run_dir} --host 127.0.0.1"
+    )
+    return 0

@@ -1,0 +1,125 @@
+"""Creating the run's actors from its config: resources, restart policy, who talks to whom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import ray
+
+from mtrl.envs.batch import TaskSet
+from mtrl.envs.vector import MultiTaskEnv
+from mtrl.runtime.actors import Evaluator, RolloutWorker, SearchServer
+from mtrl.runtime.config import RunConfig
+from mtrl.runtime.learner_actor import LearnerActor
+from mtrl.runtime.replay_shard import ReplayShard
+from mtrl.world_models import WorldModelConfig
+
+
+def resolve_run_tasks(config: RunConfig) -> TaskSet:
+    """The run's tasks with specs resolved by its env settings (frame shapes, command caps)."""
+    env = MultiTaskEnv(list(config.tasks), 1, config.env, config.seed)
+    env.close()
+    return env.tasks
+
+
+@dataclass
+class Actors:
+    workers: list[Any]
+    servers: list[Any]
+    shards: list[Any]
+    shard_of: dict[int, int]
+    learner: Any
+    evaluator: Any
+    keep_alive: list[Any]  # object refs the actors' constructors read (again on restart)
+
+
+def _restartable(cls: type, config: RunConfig, **options: Any) -> Any:
+    # max_task_retries=-1: calls in flight when the actor died run again on its new life.
+    return ray.remote(cls).options(max_restarts=config.max_restarts, max_task_retries=-1, **options)
+
+
+def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
+    if not config.worker_tasks:
+        return tuple(config.tasks)
+    return tuple(config.worker_tasks[index])
+
+
+def create_actors(
+    config: RunConfig, tasks: TaskSet, model_config: WorldModelConfig, restore_from: str
+) -> Actors:
+    res, discount = config.resources, config.replay.discount
+    # Replay stores the K actions acting searched over, so its K is acting's.
+    replay = replace(config.replay, sampled_actions=config.acting.sampled_actions)
+    # Constructor arguments are put once and referenced by the driver for the whole run:
+    # a restarted actor reads them again (ray-project/ray#53727).
+    tasks_ref, config_ref = ray.put(tasks), ray.put(config)
+    shard_of = {t: t % config.num_replay_shards for t in range(len(tasks))}
+    shard_cls = _restartable(ReplayShard, config, num_cpus=res.replay_cpus)
+    shards = [
+        shard_cls.remote(
+            tasks_ref,
+            [t for t, s in shard_of.items() if s == index],
+            replay,
+            config.run_dir,
+            restore_from,
+        )
+        for index in range(config.num_replay_shards)
+    ]
+    server_cls = _restartable(
+        SearchServer, config, num_cpus=res.search_cpus, num_gpus=res.search_gpus
+    )
+    clients = [
+        sum(1 for w in range(config.num_workers) if w % config.num_search_servers == s)
+        for s in range(config.num_search_servers)
+    ]
+    servers = [
+        server_cls.remote(
+            tasks_ref,
+            model_config,
+            config.acting,
+            discount,
+            clients[s],
+            config.search_window_s,
+            res.search_cpus,
+            res.search_gpus,
+        )
+        for s in range(config.num_search_servers)
+    ]
+    worker_cls = _restartable(RolloutWorker, config, num_cpus=res.worker_cpus)
+    workers = [
+        worker_cls.remote(
+            w,
+            tasks_ref,
+            worker_tasks(config, w),
+            config.envs_per_task,
+            config.env,
+            config.acting,
+            discount,
+            servers[w % config.num_search_servers],
+            shards,
+            shard_of,
+            config.seed,
+        )
+        for w in range(config.num_workers)
+    ]
+    # The learner is not restarted by Ray: its state lives in the checkpoints (resume).
+    learner = (
+        ray.remote(LearnerActor)
+        .options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus)
+        .remote(tasks_ref, model_config, config_ref, shards, shard_of)
+    )
+    evaluator = None  # one process less to start when the run never evaluates
+    if config.eval_episodes > 0:
+        evaluator = _restartable(
+            Evaluator, config, num_cpus=res.evaluator_cpus, num_gpus=res.evaluator_gpus
+        ).remote(tasks_ref, model_config, config.acting, discount, config.env, res.evaluator_gpus)
+    return Actors(workers, servers, shards, shard_of, learner, evaluator, [tasks_ref, config_ref])
+
+
+def kill_all(actors: Actors) -> None:
+    for actor in [*actors.workers, *actors.servers, *actors.shards]:
+        ray.kill(actor, no_restart=True)
+    for actor in (actors.learner, actors.evaluator):
+        if actor is not None:
+            ray.kill(actor, no_restart=True)
