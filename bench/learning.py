@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from mtrl.agents.acting import ActingConfig
+from mtrl.agents.gradients import GradientConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.train import TrainConfig, train_local
 from mtrl.search import SearchConfig
@@ -31,15 +32,25 @@ THRESHOLDS = {"classic/CartPole": 400.0, "dmc/cartpole-balance": 600.0, "text/tw
 
 
 def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
+    overrides = (("support_size", 50), ("policy_entropy_coef", args.entropy))
     config = TrainConfig(
         tasks=tasks,
         envs_per_task=args.envs,
         env_steps=10**9,
         max_seconds=args.minutes * 60,
+        model_overrides=overrides,
         acting=ActingConfig(
-            SearchConfig(algorithm="gumbel_muzero", num_simulations=args.sims), sampled_actions=8
+            SearchConfig(algorithm=args.algorithm, num_simulations=args.sims),
+            sampled_actions=args.samples,
         ),
-        learner=LearnerConfig(batch_size=args.batch, lr=args.lr),
+        learner=LearnerConfig(
+            batch_size=args.batch,
+            lr=args.lr,
+            # Conflict metrics need per-task Jacobians (~35% of an update with "sum"): log them
+            # every 50 updates, not every update.
+            gradients=GradientConfig(metrics_every=args.metrics_every),
+        ),
+        updates_per_step=args.updates_per_step,
         warmup_env_steps=500,
         eval_every=args.eval_every,
         eval_episodes=args.episodes,
@@ -102,6 +113,11 @@ def main() -> None:
     parser.add_argument("--single", action="store_true", help="also run each task alone")
     parser.add_argument("--envs", type=int, default=4, help="environments per task")
     parser.add_argument("--sims", type=int, default=16)
+    parser.add_argument("--algorithm", default="gumbel_muzero")
+    parser.add_argument("--samples", type=int, default=8, help="K sampled actions (continuous)")
+    parser.add_argument("--entropy", type=float, default=0.0, help="policy entropy coefficient")
+    parser.add_argument("--metrics-every", type=int, default=50)
+    parser.add_argument("--updates-per-step", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-every", type=int, default=3000)

@@ -59,6 +59,10 @@ class WorldModelConfig:
     support_size: int = 300  # categorical value/reward over [-S, S] of h(x): 2S + 1 bins
     log_std_min: float = -5.0
     log_std_max: float = 1.0
+    # Entropy bonus of the Gaussian policy (continuous tasks): the sampled-action NLL pulls the
+    # std towards the spread of K weighted samples, which shrinks every round without it.
+    # Sampled EfficientZero / UniZero's DMC configs use a policy-entropy weight for this.
+    policy_entropy_coef: float = 0.0
     task_token_embedding: bool = True  # add a task embedding to every transformer token
 
     # Momentum (EMA) target encoder for the next-latent loss.

@@ -145,6 +145,9 @@ def policy_nll(
     z = (actions - mean[:, None]) / log_std.exp()[:, None]
     log_prob = ((-0.5 * z.square() - log_std[:, None] - 0.5 * math.log(2 * math.pi)) * dims).sum(-1)
     nll = -(batch.sampled_policy.flatten(0, 1) * log_prob).sum(-1)
+    if model.cfg.policy_entropy_coef:
+        entropy = ((log_std + 0.5 * math.log(2 * math.pi * math.e)) * dims[:, 0]).sum(-1)
+        nll = nll - model.cfg.policy_entropy_coef * entropy
     continuous = model.table.kind[groups.task_ids] == CONTINUOUS
     return torch.where(continuous, nll, loss)
 
