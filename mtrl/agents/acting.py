@@ -32,6 +32,9 @@ class ActingConfig:
         default_factory=lambda: SearchConfig(algorithm="gumbel_muzero", num_simulations=16)
     )
     sampled_actions: int = 8  # K, for continuous tasks
+    # Candidate 0 of every continuous node is the policy's mean instead of a draw: the search
+    # can always pick the noise-free action (drawn samples carry the exploration).
+    mean_candidate: bool = False
     discount: float = 0.997  # per-task values come from ``discounts`` in ``act``
 
     def __post_init__(self) -> None:
@@ -143,6 +146,8 @@ class BatchedActor:
         if not bool(self.continuous.any()):
             return torch.zeros(pred.value.shape[0], k, self.action_dim)
         drawn = self.model.sample_actions(pred, k, generator).float().cpu()
+        if self.config.mean_candidate:
+            drawn[:, 0] = pred.mean.float().cpu()  # in bounds already (tanh-scaled), 0-padded
         return torch.nn.functional.pad(drawn, (0, self.action_dim - drawn.shape[-1]))
 
     def _logits(self, pred: Prediction, continuous: torch.Tensor) -> torch.Tensor:

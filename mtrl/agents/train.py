@@ -94,7 +94,10 @@ class LocalTrainer:
             raise ValueError(f"targets for tasks not in this run: {unknown}")
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        self.env = MultiTaskEnv(list(config.tasks), config.envs_per_task, settings, config.seed)
+        self.settings = settings or EnvSettings()
+        self.env = MultiTaskEnv(
+            list(config.tasks), config.envs_per_task, self.settings, config.seed
+        )
         self.tasks = self.env.tasks
         self.model = WorldModel(
             self.tasks, preset(config.model_preset, **dict(config.model_overrides))
@@ -165,6 +168,7 @@ class LocalTrainer:
             self.actor,
             self.config.eval_episodes,
             self.discounts,
+            self.settings,
             seed=10_000 + 97 * len(self.evaluations),
         )
         returns = mean_returns(episodes)
@@ -196,7 +200,13 @@ class LocalTrainer:
         return {
             "version": CHECKPOINT_VERSION,
             "tasks": list(self.tasks.names),
-            "config": json.dumps(dataclasses.asdict(self.config), default=str),
+            "config": json.dumps(
+                {
+                    **dataclasses.asdict(self.config),
+                    "env_settings": dataclasses.asdict(self.settings),
+                },
+                default=str,
+            ),
             "model": self.model.checkpoint(),
             "learner": self.learner.state_dict(),
             "dps": self.dps.state_dict(),

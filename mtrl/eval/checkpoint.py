@@ -19,6 +19,8 @@ import torch
 from mtrl.agents.acting import ActingConfig
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import get_task
+from mtrl.envs.settings import AtariSettings, DmcSettings, EnvSettings, TextSettings
+from mtrl.envs.vector import MultiTaskEnv
 from mtrl.search import SearchConfig
 from mtrl.world_models import WorldModel
 
@@ -35,6 +37,7 @@ class LoadedCheckpoint:
     discount: float  # the value discount of acting (per task: the same in local runs)
     config: dict[str, Any]
     env_steps: int | None
+    settings: EnvSettings  # the run's env settings: evaluation preprocesses like training
 
     @property
     def discounts(self) -> torch.Tensor:
@@ -105,7 +108,8 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     state = _read(path)
     try:
         config = json.loads(state["config"])
-        tasks = TaskSet(tuple(get_task(t) for t in state["tasks"]))
+        settings = env_settings(config)
+        tasks = run_tasks(state["tasks"], settings)
         acting = acting_config(config)
         model = WorldModel.from_checkpoint(tasks, state["model"])
     except (json.JSONDecodeError, TypeError, KeyError, RuntimeError, ValueError) as error:
@@ -122,4 +126,28 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         discount=_discount(config, acting),
         config=config,
         env_steps=int(steps) if steps is not None else None,
+        settings=settings,
     )
+
+
+def env_settings(config: dict[str, Any]) -> EnvSettings:
+    """The run's env settings: the Ray runtime keeps them under ``env``, ``LocalTrainer`` under
+    ``env_settings``; checkpoints from before either used the defaults."""
+    raw = config.get("env", config.get("env_settings"))
+    if not raw:
+        return EnvSettings()
+    return EnvSettings(
+        atari=AtariSettings(**raw.get("atari", {})),
+        dmc=DmcSettings(**raw.get("dmc", {})),
+        text=TextSettings(**raw.get("text", {})),
+    )
+
+
+def run_tasks(task_ids: list[str], settings: EnvSettings) -> TaskSet:
+    """Task specs as the run saw them: settings change specs (frame shapes, command caps), and
+    only the environments resolve them, so non-default settings build one env per task."""
+    if settings == EnvSettings():
+        return TaskSet(tuple(get_task(t) for t in task_ids))
+    env = MultiTaskEnv(list(task_ids), 1, settings)
+    env.close()
+    return env.tasks

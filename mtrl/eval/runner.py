@@ -83,7 +83,9 @@ def run_unit(
 ) -> dict[str, list[float]]:
     """Per task, the returns of the first episode of each of its environments, in row order."""
     actor = SubsetActor(BatchedActor(ckpt.model, ckpt.tasks, ckpt.acting), list(unit.task_ids))
-    env = MultiTaskEnv(actor.tasks, envs_per_task=unit.episodes, seed=unit.seed)
+    env = MultiTaskEnv(
+        actor.tasks, envs_per_task=unit.episodes, settings=ckpt.settings, seed=unit.seed
+    )
     recorder = None
     if unit.video_dir:
         from mtrl.eval.video import Recorder

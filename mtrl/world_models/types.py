@@ -39,7 +39,9 @@ def observations_from_batch(obs: ObsBatch, device: torch.device | str = "cpu") -
     """The adapter from an environment batch (numpy) to model tensors."""
 
     def tensor(array: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(array).to(device)
+        # Arrays that arrive through Ray's object store are read-only; torch would warn that
+        # writes are undefined. Copy those (only those).
+        return torch.as_tensor(np.require(array, requirements="W")).to(device)
 
     return Observations(
         task_ids=tensor(obs.task_ids),

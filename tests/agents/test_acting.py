@@ -74,6 +74,19 @@ def test_acting_is_deterministic_under_a_seed(model) -> None:
     assert np.allclose(first.policy, again.policy)
 
 
+def test_mean_candidate_is_the_policy_mean(model) -> None:
+    """Candidate 0 of a continuous root is the Gaussian's mean, the others are draws."""
+    search = SearchConfig(num_simulations=4)
+    with_mean = BatchedActor(model, TASKS, ActingConfig(search, 5, mean_candidate=True))
+    drawn = BatchedActor(model, TASKS, ActingConfig(search, 5)).act(mixed_obs(), seed=2)
+    result = with_mean.act(mixed_obs(), seed=2)
+    with torch.inference_mode():
+        mean = model.initial_inference(mixed_obs()).mean[2, :6].numpy()
+    np.testing.assert_allclose(result.sampled[2, 0], mean, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(drawn.sampled[2, 0], mean)
+    np.testing.assert_allclose(result.sampled[2, 1:], drawn.sampled[2, 1:])  # same draws
+
+
 def test_per_task_discounts_reach_the_trees(model) -> None:
     actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=2)))
     discounts = torch.tensor([0.9, 0.8, 0.7, 0.6])
