@@ -240,7 +240,7 @@ class CpuSearch {
     return best;
   }
 
-  // The interior rule with all weights 1 (see `flat` above): the same operations as the
+  // The interior rule with all weights 1 (see `flat` below): the same operations as the
   // general path on s.score = prior, so the decision is bit-identical.
   int32_t flat_interior_action(const float* prior, const bool* legal, double sum_n,
                                Scratch& s) const {
@@ -249,13 +249,20 @@ class CpuSearch {
       s.score[a] = legal[a] ? static_cast<double>(prior[a]) : 0.0;
       total += s.score[a];
     }
+    return improved_argmax(legal, total, sum_n, s);
+  }
+
+  // argmax over legal a of s.score[a] / total - N(a) / (1 + sum N): the improved policy less
+  // the visit share. Reciprocals once per node (the reference multiplies by the same ones).
+  int32_t improved_argmax(const bool* legal, double total, double sum_n,
+                          const Scratch& s) const {
     const double inv_total = 1.0 / total, inv_visits = 1.0 / (1.0 + sum_n);
     double best_score = kNegInf;
     int32_t best = 0;
     for (int32_t a = 0; a < A_; ++a) {
       if (!legal[a]) continue;
       const double score = s.score[a] * inv_total - s.visits[a] * inv_visits;
-      if (score > best_score) {
+      if (score > best_score) {  // strict: the first maximum wins, as torch.argmax
         best_score = score;
         best = a;
       }
@@ -285,19 +292,7 @@ class CpuSearch {
       s.score[a] = legal[a] ? static_cast<double>(prior[a]) * weight : 0.0;
       total += s.score[a];
     }
-    // Reciprocals once per node (the reference multiplies by the same ones).
-    const double inv_total = 1.0 / total, inv_visits = 1.0 / (1.0 + sum_n);
-    double best_score = kNegInf;
-    int32_t best = 0;
-    for (int32_t a = 0; a < A_; ++a) {
-      if (!legal[a]) continue;
-      const double score = s.score[a] * inv_total - s.visits[a] * inv_visits;
-      if (score > best_score) {  // strict: the first maximum wins, as torch.argmax
-        best_score = score;
-        best = a;
-      }
-    }
-    return best;
+    return improved_argmax(legal, total, sum_n, s);
   }
 
   // Root: g + logits + sigma(completed Q) over the legal actions whose visit count is this
