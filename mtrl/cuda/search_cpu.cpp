@@ -240,22 +240,25 @@ class CpuSearch {
     return best;
   }
 
-  // The interior rule with all weights 1 (see `flat` below): the same operations as the
-  // general path on s.score = prior, so the decision is bit-identical.
-  int32_t flat_interior_action(const float* prior, const bool* legal, double sum_n,
-                               Scratch& s) const {
+  // Deterministic non-root selection (reference: gumbel.interior_scores):
+  // argmax pi'(a) - N(a) / (1 + sum N), pi' proportional to prior * exp(sigma - sigma_mix).
+  int32_t gumbel_interior_action(int64_t b, int32_t node, const bool* legal, Scratch& s) const {
+    const float* prior = child_prior_ + node_at(b, node) * A_;
+    const ChildSums sums = gather_children(b, node, true, s);
+    if (sums.sum_n == 0.0) return prior_argmax(prior, legal);
+    const double scale = (params_.c_visit + sums.max_n) * params_.c_scale;
+    const double sigma_mix = scale * normalize(mixed_value(b, node, sums), min_q_[b], max_q_[b]);
+    const double sum_n = sums.sum_n;
     double total = 0.0;
     for (int64_t a = 0; a < A_; ++a) {
-      s.score[a] = legal[a] ? static_cast<double>(prior[a]) : 0.0;
+      double weight = 1.0;
+      if (s.visits[a] > 0) {
+        weight = std::exp(scale * normalize(s.q[a], min_q_[b], max_q_[b]) - sigma_mix);
+      }
+      s.score[a] = legal[a] ? static_cast<double>(prior[a]) * weight : 0.0;
       total += s.score[a];
     }
-    return improved_argmax(legal, total, sum_n, s);
-  }
-
-  // argmax over legal a of s.score[a] / total - N(a) / (1 + sum N): the improved policy less
-  // the visit share. Reciprocals once per node (the reference multiplies by the same ones).
-  int32_t improved_argmax(const bool* legal, double total, double sum_n,
-                          const Scratch& s) const {
+    // Reciprocals once per node (the reference multiplies by the same ones).
     const double inv_total = 1.0 / total, inv_visits = 1.0 / (1.0 + sum_n);
     double best_score = kNegInf;
     int32_t best = 0;
@@ -270,31 +273,6 @@ class CpuSearch {
     return best;
   }
 
-  // Deterministic non-root selection (reference: gumbel.interior_scores):
-  // argmax pi'(a) - N(a) / (1 + sum N), pi' proportional to prior * exp(sigma - sigma_mix).
-  int32_t gumbel_interior_action(int64_t b, int32_t node, const bool* legal, Scratch& s) const {
-    const float* prior = child_prior_ + node_at(b, node) * A_;
-    // Until the tree holds two distinct Q values every normalised Q is 0, so sigma and
-    // sigma(v_mix) are 0 and every weight is exp(0) = 1 exactly: skip the Q pass and the exps.
-    const bool flat = !(max_q_[b] > min_q_[b]);
-    const ChildSums sums = gather_children(b, node, !flat, s);
-    if (sums.sum_n == 0.0) return prior_argmax(prior, legal);
-    if (flat) return flat_interior_action(prior, legal, sums.sum_n, s);
-    const double scale = (params_.c_visit + sums.max_n) * params_.c_scale;
-    const double sigma_mix = scale * normalize(mixed_value(b, node, sums), min_q_[b], max_q_[b]);
-    const double sum_n = sums.sum_n;
-    double total = 0.0;
-    for (int64_t a = 0; a < A_; ++a) {
-      double weight = 1.0;
-      if (s.visits[a] > 0) {
-        weight = std::exp(scale * normalize(s.q[a], min_q_[b], max_q_[b]) - sigma_mix);
-      }
-      s.score[a] = legal[a] ? static_cast<double>(prior[a]) * weight : 0.0;
-      total += s.score[a];
-    }
-    return improved_argmax(legal, total, sum_n, s);
-  }
-
   // Root: g + logits + sigma(completed Q) over the legal actions whose visit count is this
   // simulation's considered visit (reference: gumbel.root_scores). Only those are scored:
   // sigma(v_mix) matters only while unvisited actions are eligible (considered == 0).
@@ -304,7 +282,7 @@ class CpuSearch {
     // max_b N(b) is kept up to date by backup_tree, so later phases skip a gather pass.
     const double scale = (params_.c_visit + root_max_visits_[b]) * params_.c_scale;
     double sigma_mix = 0.0;
-    if (considered == 0 && max_q_[b] > min_q_[b]) {  // else normalize() is 0: sigma_mix = 0
+    if (considered == 0) {
       const double v_mix = mixed_value(b, 0, gather_children(b, 0, true, s));
       sigma_mix = scale * normalize(v_mix, min_q_[b], max_q_[b]);
     }
