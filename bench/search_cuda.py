@@ -17,10 +17,8 @@ tree kernels from the torch profiler) / search wall time. Prints, never fails.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +29,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 BEST = [0.0]  # best time of the last `timed` call
 sys.path.insert(0, str(ROOT))
+
+from search import run_peer  # bench/search.py, this script's folder  # noqa: E402
 
 from mtrl.search import GraphedSearch, ModelOutput, RootInput, SearchConfig, search  # noqa: E402
 
@@ -84,18 +84,11 @@ def bench_mtrl(mode: str, algorithm: str, kind: str, batch: int, args: argparse.
 
 
 def bench_mctx(algorithm: str, kind: str, batch: int, args: argparse.Namespace) -> float | str:
-    """bench/search.py's mctx runner in a child process (JAX on this GPU)."""
-    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    command = [sys.executable, str(ROOT / "bench" / "search.py"), "--peer", "mctx"]
-    command += ["--algorithm", algorithm, "--kind", kind, "--batch", str(batch)]
-    command += ["--sims", str(args.sims), "--actions", str(args.actions)]
-    command += ["--repeats", str(args.repeats)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        lines = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
-        return f"skipped: {lines[-1][:120]}"
-    _, median, _ = json.loads(done.stdout.strip().splitlines()[-1])
-    return float(median)
+    """bench/search.py's mctx runner in a child process (JAX on this GPU): median seconds."""
+    os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # the child shares torch's GPU
+    case = (algorithm, kind, batch, args.sims, args.actions, args.repeats)
+    result = run_peer(sys.executable, "mctx", *case)
+    return result if isinstance(result, str) else float(result[1])
 
 
 def tree_table(args: argparse.Namespace) -> None:

@@ -1,4 +1,5 @@
-"""The C++ CPU backend: a thin adapter between the search loop and search_cpu.cpp."""
+"""The C++ CPU backend: a thin adapter between the search loop and search_cpu.cpp (and the
+part of it the CUDA backend shares)."""
 
 from __future__ import annotations
 
@@ -37,28 +38,25 @@ def tree_fields(tree: Tree) -> list[torch.Tensor]:
     ]
 
 
-class CppBackend:
-    """Two C++ calls per simulation; the model sees reused [B] int64 buffers."""
+class NativeBackend:
+    """What the C++ and CUDA backends share: the tree tensors plus three reused [B] int64
+    buffers (parent embedding, action, parent node) handed once to a compiled search object,
+    then two calls per simulation. The model sees the buffers, valid during its call."""
 
-    name = "cpp"
+    name = ""
 
-    def __init__(self, tree: Tree, config: SearchConfig) -> None:
-        extension = load_cpu_extension()
-        batch = tree.batch_size
-        self.parent_embedding = torch.zeros(batch, dtype=torch.int64)
-        self.action = torch.zeros(batch, dtype=torch.int64)
-        self.parent_node = torch.zeros(batch, dtype=torch.int64)
-        fields = [
-            *(field.contiguous() for field in tree_fields(tree)),
-            self.parent_embedding,
-            self.action,
-            self.parent_node,
-        ]
-        for field, original in zip(fields, tree_fields(tree), strict=False):
-            if field.data_ptr() != original.data_ptr():
-                raise ValueError("tree fields must be contiguous to be shared with C++")
-        self._kernels = extension.CpuSearch(
-            fields,
+    def __init__(self, tree: Tree, config: SearchConfig, search_class: type) -> None:
+        batch, device = tree.batch_size, tree.device
+        self.parent_embedding = torch.zeros(batch, dtype=torch.int64, device=device)
+        self.action = torch.zeros(batch, dtype=torch.int64, device=device)
+        self.parent_node = torch.zeros(batch, dtype=torch.int64, device=device)
+        fields = tree_fields(tree)
+        if not all(field.is_contiguous() for field in fields):
+            raise ValueError(
+                f"tree fields must be contiguous to be shared with the {self.name} kernels"
+            )
+        self._kernels = search_class(
+            [*fields, self.parent_embedding, self.action, self.parent_node],
             ALGORITHM_IDS[config.algorithm],
             config.pb_c_init,
             config.pb_c_base,
@@ -74,3 +72,12 @@ class CppBackend:
         self._kernels.expand_and_backup(
             sim, out.prior_logits, out.value, out.reward, out.embedding_id, out.terminal
         )
+
+
+class CppBackend(NativeBackend):
+    """The C++ kernels (search_cpu.cpp), threaded across trees."""
+
+    name = "cpp"
+
+    def __init__(self, tree: Tree, config: SearchConfig) -> None:
+        super().__init__(tree, config, load_cpu_extension().CpuSearch)

@@ -10,15 +10,18 @@ from __future__ import annotations
 import torch
 
 from mtrl.cuda.build import load_cuda_extension
-from mtrl.cuda.cpu_backend import ALGORITHM_IDS, tree_fields
+from mtrl.cuda.cpu_backend import NativeBackend
 from mtrl.search.tree import Tree
 from mtrl.search.types import ModelOutput, SearchConfig
 
 MAX_ACTIONS = 256  # kMaxActions in search_kernels.cuh: 8 actions per lane of a warp
 
 
-class CudaBackend:
-    """Kernels over the Tree's device tensors; the model sees reused [B] int64 device buffers."""
+class CudaBackend(NativeBackend):
+    """Kernels over the Tree's device tensors; the model sees reused [B] int64 device buffers.
+
+    Arguments are checked here, before any kernel: on some torch builds an error raised inside
+    a compiled extension crashed the process instead of raising."""
 
     name = "cuda"
 
@@ -30,34 +33,16 @@ class CudaBackend:
                 f"the CUDA search supports at most {MAX_ACTIONS} actions per tree, "
                 f"got {tree.num_actions}"
             )
-        extension = load_cuda_extension()
-        batch, device = tree.batch_size, tree.device
-        self.parent_embedding = torch.zeros(batch, dtype=torch.int64, device=device)
-        self.action = torch.zeros(batch, dtype=torch.int64, device=device)
-        self.parent_node = torch.zeros(batch, dtype=torch.int64, device=device)
-        fields = tree_fields(tree)
-        if not all(field.is_contiguous() for field in fields):
-            raise ValueError("tree fields must be contiguous to be shared with the CUDA kernels")
         self.num_simulations = config.num_simulations
-        self._kernels = extension.CudaSearch(
-            [*fields, self.parent_embedding, self.action, self.parent_node],
-            ALGORITHM_IDS[config.algorithm],
-            config.pb_c_init,
-            config.pb_c_base,
-            config.c_visit,
-            config.c_scale,
-        )
+        super().__init__(tree, config, load_cuda_extension().CudaSearch)
 
     def select(self, sim: int) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(sim)
-        self._kernels.select(sim)
-        return self.parent_embedding, self.action
+        return super().select(sim)
 
     def expand_and_backup(self, sim: int, out: ModelOutput) -> None:
         self._check(sim)
-        self._kernels.expand_and_backup(
-            sim, out.prior_logits, out.value, out.reward, out.embedding_id, out.terminal
-        )
+        super().expand_and_backup(sim, out)
 
     def _check(self, sim: int) -> None:
         if not 0 <= sim < self.num_simulations:

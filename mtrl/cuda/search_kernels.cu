@@ -123,6 +123,23 @@ __device__ inline Children<K> gather_children(const TreeView& t, int b, int node
   return c;
 }
 
+// Sum and maximum of the children's visits over the whole warp (every lane gets them).
+template <int K>
+__device__ inline int visit_total(const Children<K>& c) {
+  int n = 0;
+#pragma unroll
+  for (int k = 0; k < K; ++k) n += c.visits[k];
+  return warp_sum_int(n);
+}
+
+template <int K>
+__device__ inline int visit_max(const Children<K>& c) {
+  int n = 0;
+#pragma unroll
+  for (int k = 0; k < K; ++k) n = max(n, c.visits[k]);
+  return warp_max_int(n);
+}
+
 // Gumbel's v_mix: the network value mixed with the prior-weighted Q of visited children.
 template <int K>
 __device__ inline double mixed_value(const TreeView& t, int b, int node, const Children<K>& c,
@@ -167,13 +184,7 @@ template <int K>
 __device__ int gumbel_interior_action(const TreeView& t, int b, int node, const bool* legal,
                                       int lane) {
   const Children<K> c = gather_children<K>(t, b, node, lane);
-  int lane_n = 0, lane_max = 0;
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    lane_n += c.visits[k];
-    lane_max = max(lane_max, c.visits[k]);
-  }
-  const int sum_n = warp_sum_int(lane_n), max_n = warp_max_int(lane_max);
+  const int sum_n = visit_total<K>(c), max_n = visit_max<K>(c);
   double score[K];
   if (sum_n == 0) {  // nothing visited: the first legal maximum of the prior
 #pragma unroll
@@ -211,13 +222,7 @@ __device__ int gumbel_interior_action(const TreeView& t, int b, int node, const 
 template <int K>
 __device__ int gumbel_root_action(const TreeView& t, int b, int sim, int lane) {
   const Children<K> c = gather_children<K>(t, b, 0, lane);
-  int lane_n = 0, lane_max = 0;
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    lane_n += c.visits[k];
-    lane_max = max(lane_max, c.visits[k]);
-  }
-  const int sum_n = warp_sum_int(lane_n), max_n = warp_max_int(lane_max);
+  const int sum_n = visit_total<K>(c), max_n = visit_max<K>(c);
   const int considered = t.considered[static_cast<int64_t>(b) * t.S + sim];
   const double scale = (t.c_visit + max_n) * t.c_scale;
   double sigma_mix = 0.0;

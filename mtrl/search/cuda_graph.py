@@ -17,7 +17,7 @@ import dataclasses
 import torch
 
 from mtrl.search.backends import make_backend
-from mtrl.search.loop import as_model_output, check_model_output
+from mtrl.search.loop import run_simulations
 from mtrl.search.summary import summarize
 from mtrl.search.tree import Tree, init_tree
 from mtrl.search.types import RecurrentFn, RootInput, SearchConfig, SearchOutput
@@ -61,13 +61,9 @@ class GraphedSearch:
         return summarize(self._tree, self.config)
 
     def _run_simulations(self, tree: Tree) -> None:
-        kernels = make_backend("cuda", tree, self.config)
-        for sim in range(self.config.num_simulations):
-            parent_embedding, action = kernels.select(sim)
-            out = as_model_output(self.recurrent_fn(parent_embedding, action))
-            if sim == 0:
-                check_model_output(out, tree.batch_size, tree.num_actions, tree.device)
-            kernels.expand_and_backup(sim, out)
+        run_simulations(
+            make_backend("cuda", tree, self.config), tree, self.recurrent_fn, self.config
+        )
 
     def _capture(self, fresh: Tree) -> None:
         initial = _clone_tree(fresh)

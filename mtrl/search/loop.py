@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from mtrl.search.backends import make_backend, resolve_backend
+from mtrl.search.backends import TreeBackend, make_backend, resolve_backend
 from mtrl.search.summary import summarize
-from mtrl.search.tree import init_tree
+from mtrl.search.tree import Tree, init_tree
 from mtrl.search.types import ModelOutput, RecurrentFn, RootInput, SearchConfig, SearchOutput
 
 
@@ -28,14 +28,21 @@ def search(
     name = resolve_backend(backend or config.backend, root.prior_logits.device)
     generator = torch.Generator().manual_seed(seed)
     tree = init_tree(root, config, generator)
-    kernels = make_backend(name, tree, config)
+    run_simulations(make_backend(name, tree, config), tree, recurrent_fn, config)
+    return summarize(tree, config)
+
+
+def run_simulations(
+    kernels: TreeBackend, tree: Tree, recurrent_fn: RecurrentFn, config: SearchConfig
+) -> None:
+    """The S simulations: select, one model call for all trees, expand and back up. Nothing
+    here reads a device value, so on a GPU the loop can be captured in a CUDA graph."""
     for sim in range(config.num_simulations):
         parent_embedding, action = kernels.select(sim)
         out = as_model_output(recurrent_fn(parent_embedding, action))
         if sim == 0:
             check_model_output(out, tree.batch_size, tree.num_actions, tree.device)
         kernels.expand_and_backup(sim, out)
-    return summarize(tree, config)
 
 
 def as_model_output(out: ModelOutput | tuple[torch.Tensor, ...]) -> ModelOutput:
