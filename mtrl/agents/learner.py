@@ -20,6 +20,7 @@ import torch
 from mtrl.agents.acting import BatchedActor
 from mtrl.agents.batching import TaskSample, bootstrap_values, unrolled_batch
 from mtrl.agents.gradients import GradientConfig, MultiTaskUpdate, by_prefix, split_parameters
+from mtrl.agents.gradients.update import ReduceFn
 from mtrl.agents.reanalyse import reanalyse
 from mtrl.agents.replay import TaskReplay, batch_sizes
 from mtrl.envs.batch import TaskSet
@@ -52,11 +53,20 @@ class LearnerConfig:
 
 
 class Learner:
+    """``reduce_fn`` (e.g. ``all_reduce_mean``): data parallelism, see ``MultiTaskUpdate``.
+    Every rank then holds the same all-reduced gradients before clipping (so the global norm
+    and the optimizer step agree) and applies the same update."""
+
     def __init__(
-        self, model: WorldModel, tasks: TaskSet, config: LearnerConfig, sampled_actions: int
+        self,
+        model: WorldModel,
+        tasks: TaskSet,
+        config: LearnerConfig,
+        sampled_actions: int,
+        reduce_fn: ReduceFn | None = None,
     ) -> None:
         self.model, self.tasks, self.config = model, tasks, config
-        self.sampled_actions = sampled_actions
+        self.sampled_actions, self.reduce_fn = sampled_actions, reduce_fn
         self.target = copy.deepcopy(model).requires_grad_(False).eval()
         self.dps = DPSStages(model)
         self.dps.set_stage(0)
@@ -70,7 +80,9 @@ class Learner:
     def _build_update(self) -> None:
         split = split_parameters(self.model, by_prefix(*self.config.shared_prefixes))
         names = list(self.tasks.names)
-        self.update = MultiTaskUpdate.from_config(split, names, self.config.gradients)
+        self.update = MultiTaskUpdate.from_config(
+            split, names, self.config.gradients, self.reduce_fn
+        )
 
     def set_stage(self, stage: int) -> None:
         """Move DPS to ``stage`` (optimizer edited in place, target network follows)."""

@@ -22,6 +22,8 @@ from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.settings import EnvSettings
 
+PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")  # Ray placement strategies
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -67,6 +69,15 @@ class RunConfig:
     search_window_s: float = 0.002  # a search server waits this long for more workers' roots
     updates_per_call: int = 8  # learner updates per call; weights are broadcast after each
     max_weight_lag: int = 32  # updates the acting weights may trail the learner (staleness)
+    # Data-parallel learner ranks (torch.distributed: gloo, NCCL when each rank has a whole
+    # GPU). Each samples batch_size / num_learners sequences per update (so num_learners must
+    # divide learner.batch_size) and all apply the same all-reduced update; each rank gets
+    # resources.learner_cpus/learner_gpus. With more than one, the ranks are placed by one Ray
+    # placement group (a bundle per rank) with this strategy, which must be ready within
+    # placement_timeout_s (else the run stops with an error naming what could not be placed).
+    num_learners: int = 1
+    learner_placement: str = "SPREAD"  # PACK, SPREAD, STRICT_PACK or STRICT_SPREAD
+    placement_timeout_s: float = 300.0  # room for an autoscaler to add nodes
     resources: Resources = field(default_factory=Resources)
     max_restarts: int = 3  # per restartable actor (workers, search servers, shards, evaluator)
     # Evaluation (fixed seeds, same search as acting, temperature 0) and logging.
@@ -92,11 +103,33 @@ class RunConfig:
             "updates_per_call": 1 <= self.updates_per_call <= max(self.max_weight_lag, 1),
             "env_steps": self.env_steps >= 1,
             "worker_tasks": len(self.worker_tasks) in (0, self.num_workers),
+            "placement_timeout_s": self.placement_timeout_s > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             raise ValueError(f"bad config value(s): {values}")
+        self._check_learners()
+
+    def _check_learners(self) -> None:
+        count, batch = self.num_learners, self.learner.batch_size
+        if count < 1:
+            raise ValueError(f"num_learners must be >= 1, got {count}")
+        if self.learner_placement not in PLACEMENTS:
+            raise ValueError(
+                f"unknown learner_placement {self.learner_placement!r}; "
+                f"valid: {', '.join(PLACEMENTS)}"
+            )
+        if batch % count:
+            raise ValueError(
+                f"num_learners={count} must divide learner.batch_size={batch} "
+                "(each learner rank samples batch_size / num_learners sequences)"
+            )
+        if count > 1 and batch // count < len(self.tasks):
+            raise ValueError(
+                f"num_learners={count} leaves {batch // count} sequences per rank for "
+                f"{len(self.tasks)} tasks: raise learner.batch_size or lower num_learners"
+            )
 
     def temperature(self, progress: float) -> float:
         return next(

@@ -126,7 +126,7 @@ class Driver:
         self.episodes = int(counters.get("episodes", 0))
         self.dps.load_state_dict(state["dps"])
         learner_state = {k: state[k] for k in ("model", "learner", "numpy_rng", "torch_rng")}
-        ray.get(self.actors.learner.load.remote(ray.put(learner_state)))
+        ray.get(self.actors.learner.load(ray.put(learner_state)))
         torch.set_rng_state(state["driver_torch_rng"])
         log.info("resumed at %d env steps, %d updates", self.env_steps, self.updates)
 
@@ -134,7 +134,7 @@ class Driver:
         state = ckpt.read_checkpoint(path)
         model = WorldModel(self.tasks, self.model_config)
         weights, report = ckpt.finetune_state(state, model)
-        ray.get(self.actors.learner.load_weights.remote(ray.put(weights)))
+        ray.get(self.actors.learner.load_weights(ray.put(weights)))
         log.info(
             "fine-tuning from %s: %d tensors copied, %d mapped by task, %d fresh",
             path,
@@ -262,7 +262,7 @@ class Driver:
         if self.updates + updates - self.acked > self.config.max_weight_lag:
             ray.get(self.acks)  # bounded staleness: the servers catch up first
             self.acked = self.version
-        return self.actors.learner.train.remote(updates, self._active())
+        return self.actors.learner.train(updates, self._active())
 
     def _trained(self, result: dict[str, Any], rates: _Rates) -> None:
         self.updates = int(result["updates"])
@@ -293,7 +293,7 @@ class Driver:
         if ready and len(ready) == len(self.acks):
             self.acked = self.version
         self.version = self.updates
-        self.weights_ref = self.actors.learner.weights.remote()
+        self.weights_ref = self.actors.learner.weights()
         self.acks = [
             s.set_weights.remote(self.version, self.weights_ref) for s in self.actors.servers
         ]
@@ -310,7 +310,7 @@ class Driver:
             self.dps.report_evaluation(task, value, self.updates)
             self.writer.scalar(f"{task}/eval_return", value, self.env_steps)
         if self.dps.maybe_advance(self.updates):
-            ray.get(self.actors.learner.set_stage.remote(self.dps.stage))
+            ray.get(self.actors.learner.set_stage(self.dps.stage))
         self.writer.scalars(aggregate_scalars(returns), self.env_steps)  # HNS etc.
         self.writer.scalar("dps/stage", self.dps.stage, self.env_steps)
         self.writer.scalar("dps/solved_tasks", len(self.dps.solved), self.env_steps)
@@ -325,7 +325,7 @@ class Driver:
     # ---- checkpoints and signals ----
 
     def save(self) -> Path:
-        learner = ray.get(self.actors.learner.state.remote())
+        learner = ray.get(self.actors.learner.state())
         replay: dict[str, Any] = {}
         for part in ray.get(
             [s.snapshot.remote(self.config.replay_snapshot_rows) for s in self.actors.shards]

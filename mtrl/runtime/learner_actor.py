@@ -2,9 +2,14 @@
 
 Each update asks the shards for its per-task sequences (sizes as ``Learner.sample`` will
 compute them) and runs ``Learner.sample`` + ``train_step`` unchanged on the returned slices,
-so reanalyse, target-network bootstraps and gradient aggregation are the agent's own. One
-learner is what runs today; several (torch DDP over ``MultiTaskUpdate``'s process group, see
-``tests/agents/gradients/test_grad_ddp.py``) would each take a share of the batch.
+so reanalyse, target-network bootstraps and gradient aggregation are the agent's own.
+
+Several learners (``num_learners``, see ``mtrl.runtime.learner_group``) are ranks of one
+torch.distributed group: each samples ``batch_size / world`` sequences with its own seed, and
+``Learner``'s ``MultiTaskUpdate`` all-reduces losses, Jacobians and gradients
+(``all_reduce_mean``), so every rank clips and steps the same gradients. Rank 0's weights are
+broadcast when the group forms and after every load; the ranks agree on the tasks of each
+batch before sampling it, and seed torch alike before each step (PCGrad's random order).
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import json
 import os
 import time
 from collections import defaultdict
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import ray
 import torch
+import torch.distributed as dist
 
 from mtrl.agents.acting import BatchedActor
+from mtrl.agents.gradients import all_reduce_mean
 from mtrl.agents.learner import Learner
 from mtrl.agents.replay import batch_sizes
 from mtrl.envs.batch import TaskSet
@@ -27,6 +36,8 @@ from mtrl.runtime.actors import pick_device, pin_threads
 from mtrl.runtime.config import RunConfig
 from mtrl.runtime.transport import ReplaySlice
 from mtrl.world_models import WorldModel, WorldModelConfig
+
+JOIN_TIMEOUT = timedelta(minutes=2)  # for every rank to reach rank 0's rendezvous store
 
 
 class LearnerActor:
@@ -37,23 +48,29 @@ class LearnerActor:
         config: RunConfig,
         shards: list[Any],
         shard_of: dict[int, int],
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         pin_threads(config.resources.learner_cpus)
         self.tasks, self.config, self.shards, self.shard_of = run_tasks, config, shards, shard_of
-        device = pick_device(config.resources.learner_gpus)
-        self.model = WorldModel(run_tasks, model_config).to(device)
+        self.rank, self.world = rank, world
+        self.device = pick_device(config.resources.learner_gpus)
+        self.model = WorldModel(run_tasks, model_config).to(self.device)
         self.actor = BatchedActor(self.model, run_tasks, config.acting)
         sampled = config.acting.sampled_actions
-        self.learner = Learner(self.model, run_tasks, config.learner, sampled)
-        self.rng = np.random.default_rng(config.seed)
+        share = replace(config.learner, batch_size=config.learner.batch_size // world)
+        reduce_fn = all_reduce_mean if world > 1 else None
+        self.learner = Learner(self.model, run_tasks, share, sampled, reduce_fn)
+        self.rng = np.random.default_rng(config.seed if rank == 0 else [config.seed, rank])
         self.lengths: dict[int, int] = {}
         self.prefetched: tuple[tuple[int, ...], list[Any]] | None = None
+        self.store: dist.TCPStore | None = None  # the rendezvous of several ranks
 
     # ---- sampling from the shards ----
 
     def _request(self, ids: tuple[int, ...]) -> list[Any]:
         weights = {t: 1.0 for t in ids} if self.config.learner.batch_policy == "by_need" else None
-        sizes = batch_sizes(self.config.learner.batch_size, list(ids), weights)
+        sizes = batch_sizes(self.learner.config.batch_size, list(ids), weights)
         per_shard: dict[int, dict[int, int]] = defaultdict(dict)
         for task, size in sizes.items():
             if size:
@@ -70,7 +87,7 @@ class LearnerActor:
     def _slices(self, active: list[int]) -> dict[int, ReplaySlice]:
         ids = self._wanted(active)
         if not ids:
-            raise ValueError("no active task has replay data to learn from")
+            return {}
         ready = self.prefetched if self.prefetched and self.prefetched[0] == ids else None
         refs = ready[1] if ready else self._request(ids)
         self.prefetched = (ids, self._request(ids))  # next update's batch, sampled meanwhile
@@ -84,6 +101,63 @@ class LearnerActor:
             return self._slices(active)
         return slices
 
+    def _batch_slices(self, active: list[int]) -> dict[int, ReplaySlice]:
+        slices = self._slices(active) if self.world == 1 else self._agreed_slices(active)
+        if not slices:
+            raise ValueError("no active task has replay data to learn from")
+        return slices
+
+    def _agreed_slices(self, active: list[int]) -> dict[int, ReplaySlice]:
+        """Slices of the same tasks on every rank (their views of the shards may differ).
+
+        Round one resamples towards the union (a rank that has not seen a task's first data
+        looks again), later rounds towards the intersection (a restarted shard lost data).
+        Every rank runs the same rounds: each all-reduces once and all see the same counts.
+        """
+        slices, rounds = self._slices(active), 0
+        while True:
+            counts = torch.zeros(len(self.tasks), device=self.device)
+            counts[list(slices)] = 1.0
+            dist.all_reduce(counts)  # how many ranks hold each task
+            if bool(((counts == 0) | (counts == self.world)).all()):
+                return slices
+            keep = (counts > 0 if rounds == 0 else counts == self.world).tolist()
+            target = sorted(t for t in active if keep[t])
+            if sorted(slices) != target:
+                self.lengths, self.prefetched = {}, None
+                slices = self._slices(target)
+            rounds += 1
+
+    # ---- the process group of several ranks ----
+
+    def open_store(self) -> tuple[str, int]:
+        """Rank 0: the rendezvous store, on a free port of this node's address."""
+        host = ray.util.get_node_ip_address()
+        self.store = dist.TCPStore(
+            host, 0, self.world, is_master=True, wait_for_workers=False, timeout=JOIN_TIMEOUT
+        )
+        return host, self.store.port
+
+    def join(self, host: str, port: int) -> None:
+        """Every rank at once: form the group, then take rank 0's weights."""
+        if self.rank:
+            self.store = dist.TCPStore(host, port, self.world, timeout=JOIN_TIMEOUT)
+        whole_gpu = self.device.type == "cuda" and self.config.resources.learner_gpus >= 1
+        backend = "nccl" if whole_gpu else "gloo"  # NCCL needs one GPU per rank
+        dist.init_process_group(backend, store=self.store, rank=self.rank, world_size=self.world)
+        self._sync()
+
+    @torch.no_grad()
+    def _sync(self) -> None:
+        """Rank 0's model and target network on every rank."""
+        if self.world == 1:
+            return
+        for tensor in (
+            *self.model.state_dict().values(),
+            *self.learner.target.state_dict().values(),
+        ):
+            dist.broadcast(tensor, src=0)
+
     # ---- the remote API ----
 
     def train(self, updates: int, active: list[int]) -> dict[str, Any]:
@@ -91,8 +165,10 @@ class LearnerActor:
         sums: dict[str, float] = defaultdict(float)
         cosine = None
         for _ in range(updates):
-            slices = self._slices(active)
+            slices = self._batch_slices(active)
             batch = self.learner.sample(slices, self.rng, actor=self.actor)  # type: ignore[arg-type]
+            if self.world > 1:  # the same torch random numbers on every rank (PCGrad's order)
+                torch.manual_seed(self.config.seed * 1_000_003 + self.learner.updates)
             metrics = self.learner.train_step(batch)
             for key, value in metrics.items():
                 if isinstance(value, float):
@@ -107,10 +183,14 @@ class LearnerActor:
             "cosine": cosine,
             "expert_load": load.mean(0).cpu().numpy() if load.numel() else None,
             "updates": self.learner.updates,
-            "samples": updates * self.config.learner.batch_size,
+            "samples": updates * self.learner.config.batch_size,
             "seconds": time.perf_counter() - started,
             "pid": os.getpid(),
         }
+
+    def merge(self, *results: dict[str, Any]) -> dict[str, Any]:
+        """Rank 0: one ``train`` result from every rank's (the driver waits on this one)."""
+        return merge_metrics(list(results))
 
     def weights(self) -> dict[str, Any]:
         return self.model.checkpoint()
@@ -131,8 +211,31 @@ class LearnerActor:
         self.learner.load_state_dict(state["learner"])
         self.rng.bit_generator.state = json.loads(state["numpy_rng"])
         torch.set_rng_state(state["torch_rng"])
+        if self.rank:  # rank 0's sampling stream, forked into one of this rank's own
+            self.rng = np.random.default_rng([int(self.rng.integers(1 << 62)), self.rank])
+        self.lengths, self.prefetched = {}, None
+        self._sync()
 
     def load_weights(self, model_state: dict[str, Any]) -> None:
         """Fine-tuning: start from these weights (already mapped onto this run's tasks)."""
         self.model.load_state_dict(model_state)
         self.learner.target.load_state_dict(self.model.state_dict())
+        self._sync()
+
+
+def merge_metrics(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ranks' ``train`` results as one: scalars and expert loads averaged over the ranks
+    (conflict metrics and update counts agree anyway), samples summed, the slowest time."""
+    first = results[0]
+    scalars = {
+        key: float(np.mean([r["scalars"][key] for r in results if key in r["scalars"]]))
+        for key in first["scalars"]
+    }
+    loads = [r["expert_load"] for r in results if r["expert_load"] is not None]
+    return {
+        **first,
+        "scalars": scalars,
+        "expert_load": np.mean(loads, axis=0) if loads else None,
+        "samples": sum(r["samples"] for r in results),
+        "seconds": max(r["seconds"] for r in results),
+    }

@@ -11,7 +11,7 @@ from mtrl.envs.batch import TaskSet
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.runtime.actors import Evaluator, RolloutWorker, SearchServer
 from mtrl.runtime.config import RunConfig
-from mtrl.runtime.learner_actor import LearnerActor
+from mtrl.runtime.learner_group import LearnerGroup, reserve_learners
 from mtrl.runtime.replay_shard import ReplayShard
 from mtrl.world_models import WorldModelConfig
 
@@ -29,7 +29,7 @@ class Actors:
     servers: list[Any]
     shards: list[Any]
     shard_of: dict[int, int]
-    learner: Any
+    learner: LearnerGroup
     evaluator: Any
     keep_alive: list[Any]  # object refs the actors' constructors read (again on restart)
 
@@ -49,6 +49,9 @@ def create_actors(
     config: RunConfig, tasks: TaskSet, model_config: WorldModelConfig, restore_from: str
 ) -> Actors:
     res, discount = config.resources, config.replay.discount
+    # Learner ranks are reserved first: a request the cluster cannot meet fails before any
+    # other actor starts.
+    placement = reserve_learners(config)
     # Replay stores the K actions acting searched over, so its K is acting's.
     replay = replace(config.replay, sampled_actions=config.acting.sampled_actions)
     # Constructor arguments are put once and referenced by the driver for the whole run:
@@ -104,10 +107,8 @@ def create_actors(
         for w in range(config.num_workers)
     ]
     # The learner is not restarted by Ray: its state lives in the checkpoints (resume).
-    learner = (
-        ray.remote(LearnerActor)
-        .options(num_cpus=res.learner_cpus, num_gpus=res.learner_gpus)
-        .remote(tasks_ref, model_config, config_ref, shards, shard_of)
+    learner = LearnerGroup.create(
+        config, placement, tasks_ref, model_config, config_ref, shards, shard_of
     )
     evaluator = None  # one process less to start when the run never evaluates
     if config.eval_episodes > 0:
@@ -120,6 +121,6 @@ def create_actors(
 def kill_all(actors: Actors) -> None:
     for actor in [*actors.workers, *actors.servers, *actors.shards]:
         ray.kill(actor, no_restart=True)
-    for actor in (actors.learner, actors.evaluator):
-        if actor is not None:
-            ray.kill(actor, no_restart=True)
+    actors.learner.kill()  # and its placement group
+    if actors.evaluator is not None:
+        ray.kill(actors.evaluator, no_restart=True)
