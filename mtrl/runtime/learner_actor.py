@@ -56,7 +56,9 @@ class LearnerActor:
         self.rank, self.world = rank, world
         self.device = pick_device(config.resources.learner_gpus)
         self.model = WorldModel(run_tasks, model_config).to(self.device)
-        self.actor = BatchedActor(self.model, run_tasks, config.acting)
+        # Reanalyse searches with the fp32 model: an int8 copy would be rebuilt every update.
+        reanalyse = replace(config.acting, int8_inference=False)
+        self.actor = BatchedActor(self.model, run_tasks, reanalyse)
         sampled = config.acting.sampled_actions
         share = replace(config.learner, batch_size=config.learner.batch_size // world)
         reduce_fn = all_reduce_mean if world > 1 else None

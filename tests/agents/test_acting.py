@@ -119,3 +119,22 @@ def test_temperature_selection() -> None:
 def test_bad_config() -> None:
     with pytest.raises(ValueError, match="sampled_actions must be >= 1"):
         ActingConfig(sampled_actions=0)
+
+
+def test_int8_inference_acts_legally_and_close_to_fp32() -> None:
+    torch.manual_seed(4)
+    model = WorldModel(TASKS, preset("tiny")).eval()
+    with torch.no_grad():  # zero-initialised heads would make every value 0 in both
+        for head in (model.value_head, model.reward_head):
+            for p in head.parameters():
+                p.normal_(0.0, 0.3)
+    search = SearchConfig(algorithm="muzero", num_simulations=12)
+    fp32 = BatchedActor(model, TASKS, ActingConfig(search, sampled_actions=5)).act(mixed_obs())
+    int8_actor = BatchedActor(model, TASKS, ActingConfig(search, 5, int8_inference=True))
+    result = int8_actor.act(mixed_obs())
+    assert result.action_index[0] in (0, 3) and result.action_index[3] in (0, 1)
+    assert torch.all(result.search.visit_counts.sum(1) == 12)
+    spread = float(abs(fp32.root_value).max())
+    assert spread > 0.05  # the comparison below is not between zeros
+    assert abs(result.root_value - fp32.root_value).max() < 0.1 * spread
+    assert int8_actor.model is model  # callers still see (and train) the fp32 model
