@@ -60,8 +60,8 @@ class TrainConfig:
     updates_per_step: int = 1  # learner updates per batched env step (after warm-up)
     # (fraction of the budget, temperature) pairs: the first whose fraction is not passed.
     temperatures: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.75, 0.5), (1.0, 0.25))
-    eval_every: int = 5_000
-    eval_episodes: int = 4
+    eval_every: int = 5_000  # env steps; 0 evaluates only at the end
+    eval_episodes: int = 4  # per task; 0 turns evaluation off
     seed: int = 0
     run_dir: str = ""  # "" writes nothing
     checkpoint_every: int = 0  # env steps; 0: only at the end (with run_dir)
@@ -130,7 +130,7 @@ class LocalTrainer:
             and not (config.max_seconds and time.perf_counter() - start > config.max_seconds)
         ):
             steps = self.collector.env_steps
-            if steps >= next_eval:
+            if config.eval_every and steps >= next_eval:  # 0: only at the end
                 self.evaluate(log)
                 next_eval += config.eval_every
             if config.checkpoint_every and steps >= next_checkpoint:
@@ -164,6 +164,8 @@ class LocalTrainer:
         return {k: v for k, v in metrics.items() if isinstance(v, float)}
 
     def evaluate(self, log: Callable[[dict[str, float]], None] | None = None) -> None:
+        if not self.config.eval_episodes:  # evaluation turned off
+            return
         episodes = evaluate(
             self.actor,
             self.config.eval_episodes,

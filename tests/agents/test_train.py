@@ -68,3 +68,16 @@ def test_temperature_schedule() -> None:
 def test_targets_override_is_checked(mtrl_cache) -> None:
     with pytest.raises(ValueError, match=r"targets for tasks not in this run: \['atari/Pong'\]"):
         LocalTrainer(replace(TINY, targets=(("atari/Pong", 1.0),)))
+
+
+@pytest.mark.parametrize(("every", "episodes", "expected"), [(0, 1, 1), (1000, 0, 0)])
+def test_eval_every_zero_evaluates_at_the_end_and_no_episodes_none(
+    mtrl_cache, every: int, episodes: int, expected: int
+) -> None:
+    config = replace(
+        TINY, tasks=("classic/CartPole",), env_steps=12, warmup_env_steps=6, eval_every=every
+    )
+    result = train_local(replace(config, eval_episodes=episodes))
+    assert len(result.evaluations) == expected
+    if expected:
+        assert result.evaluations[0]["env_steps"] == result.env_steps
