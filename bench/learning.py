@@ -43,6 +43,7 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
             SearchConfig(algorithm=args.algorithm, num_simulations=args.sims),
             sampled_actions=args.samples,
             mean_candidate=args.mean_candidate,
+            explore_epsilon=args.epsilon,
         ),
         learner=LearnerConfig(
             batch_size=args.batch,
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="K sampled actions (continuous)")
     parser.add_argument("--entropy", type=float, default=0.0, help="policy entropy coefficient")
     parser.add_argument("--metrics-every", type=int, default=50)
+    parser.add_argument("--epsilon", type=float, default=0.0, help="random-action share")
     parser.add_argument("--mean-candidate", action="store_true", help="policy mean as sample 0")
     parser.add_argument("--updates-per-step", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64)

@@ -39,11 +39,18 @@ class ActingConfig:
     # CPU search with the transformer's linears in int8 (``mtrl.world_models.quantize``): ~1.5x
     # faster acting on CPUs without bf16 units; rebuilt whenever the weights change.
     int8_inference: bool = False
+    # Collection only (temperature > 0): the share of rows that play a uniformly random legal
+    # action (continuous rows: one of the K samples) instead of the search's. The search's
+    # policy is still what replay stores. Gumbel MuZero explores only as widely as its prior,
+    # which can collapse before a sparse reward was ever seen (a text game's last command).
+    explore_epsilon: float = 0.0
     discount: float = 0.997  # per-task values come from ``discounts`` in ``act``
 
     def __post_init__(self) -> None:
         if self.sampled_actions < 1:
             raise ValueError(f"sampled_actions must be >= 1, got {self.sampled_actions}")
+        if not 0.0 <= self.explore_epsilon <= 1.0:
+            raise ValueError(f"explore_epsilon must be in [0, 1], got {self.explore_epsilon}")
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ class BatchedActor:
             return ModelOutput(logits, pred.value.float(), pred.reward.float(), child)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)
-        return self._result(out, samples[:batch], continuous, temperature, generator)
+        return self._result(out, samples[:batch], continuous, legal, temperature, generator)
 
     def _inference_model(self) -> WorldModel:
         return self.model if self.int8 is None else self.int8.get()
@@ -193,10 +200,13 @@ class BatchedActor:
         out: SearchOutput,
         root_samples: torch.Tensor,
         continuous: torch.Tensor,
+        legal: torch.Tensor,
         temperature: float,
         generator: torch.Generator,
     ) -> ActResult:
         choice = select_actions(out, temperature, self.config.search.algorithm, generator)
+        if temperature > 0 and self.config.explore_epsilon > 0:
+            choice = explore(choice, legal, self.config.explore_epsilon, generator)
         rows = torch.arange(choice.shape[0])
         vector = root_samples[rows, choice.clamp(max=root_samples.shape[1] - 1)]
         vector = vector * continuous[:, None]
@@ -210,15 +220,30 @@ class BatchedActor:
         )
 
 
+def explore(
+    choice: torch.Tensor, legal: torch.Tensor, epsilon: float, generator: torch.Generator
+) -> torch.Tensor:
+    """``choice`` [B] with each row replaced, with probability ``epsilon``, by a uniformly
+    random action among its ``legal`` [B, A] ones."""
+    coin = torch.rand(choice.shape[0], generator=generator) < epsilon
+    random = torch.multinomial(legal.float(), 1, generator=generator)[:, 0]
+    return torch.where(coin, random, choice)
+
+
 def select_actions(
     out: SearchOutput, temperature: float, algorithm: str, generator: torch.Generator
 ) -> torch.Tensor:
     """The action to play per tree [B] int64.
 
-    Gumbel MuZero plays the search's own choice (sequential halving's winner; its Gumbel noise
-    is the exploration, so ``temperature`` does not apply). MuZero samples visit counts with
-    ``N^(1/temperature)``; temperature 0 takes the most visited (lowest index on ties).
+    Gumbel MuZero above temperature 0 plays the search's own choice (sequential halving's
+    winner; its Gumbel noise is the exploration). At temperature 0 (evaluation) it plays the
+    argmax of the improved policy: the same rule without the noise (mctx's advice for
+    evaluation is a Gumbel scale of 0), so one unlucky draw cannot throw away an episode.
+    MuZero samples visit counts with ``N^(1/temperature)``; temperature 0 takes the most
+    visited. Ties go to the lowest index.
     """
+    if algorithm == "gumbel_muzero" and temperature == 0.0:
+        return out.action_weights.argmax(dim=1)
     if algorithm == "gumbel_muzero" or out.visit_counts.sum() == 0:  # no visits: S == 0
         return out.action
     visits = out.visit_counts.double()

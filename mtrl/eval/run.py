@@ -56,7 +56,9 @@ def select_tasks(ckpt: LoadedCheckpoint, names: tuple[str, ...]) -> tuple[str, .
 
 def temperature_note(ckpt: LoadedCheckpoint, temperature: float) -> str:
     if ckpt.acting.search.algorithm == "gumbel_muzero":
-        return "Gumbel MuZero plays the search's own choice: the temperature has no effect"
+        if temperature == 0:
+            return "the improved policy's argmax (Gumbel MuZero without its Gumbel noise)"
+        return "Gumbel MuZero plays the search's own choice (its Gumbel noise explores)"
     if temperature == 0:
         return "the most visited action"
     return "actions sampled from visit counts ** (1 / temperature)"

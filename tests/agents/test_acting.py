@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtrl.agents.acting import ActingConfig, BatchedActor, select_actions
+from mtrl.agents.acting import ActingConfig, BatchedActor, explore, select_actions
 from mtrl.envs.base import Step
 from mtrl.envs.batch import TaskSet, stack_observations
 from mtrl.envs.registry import get_task
@@ -113,7 +113,9 @@ def test_temperature_selection() -> None:
     share = (picks[:, 0] == 0).float().mean().item()
     assert 0.05 < share < 0.14  # 1/11
     assert torch.all(picks[:, 1] == 2)
-    assert select_actions(out, 1.0, "gumbel_muzero", gen).tolist() == [0, 0]
+    assert select_actions(out, 1.0, "gumbel_muzero", gen).tolist() == [0, 0]  # noisy winner
+    # Temperature 0: the improved policy's argmax, not the (noisy) winner.
+    assert select_actions(out, 0.0, "gumbel_muzero", gen).tolist() == [1, 2]
 
 
 def test_bad_config() -> None:
@@ -138,3 +140,28 @@ def test_int8_inference_acts_legally_and_close_to_fp32() -> None:
     assert spread > 0.05  # the comparison below is not between zeros
     assert abs(result.root_value - fp32.root_value).max() < 0.1 * spread
     assert int8_actor.model is model  # callers still see (and train) the fp32 model
+
+
+def test_explore_replaces_a_share_of_rows_with_random_legal_actions() -> None:
+    gen = torch.Generator().manual_seed(0)
+    legal = torch.zeros(4000, 5, dtype=torch.bool)
+    legal[:, [1, 3]] = True
+    choice = torch.full((4000,), 1)
+    picked = explore(choice, legal, 0.2, gen)
+    assert set(picked.tolist()) == {1, 3}  # only legal actions
+    assert 0.08 < (picked == 3).float().mean().item() < 0.12  # 0.2 * 1/2
+    assert torch.equal(explore(choice, legal, 0.0, gen), choice)
+
+
+def test_explore_applies_while_collecting_only(model) -> None:
+    search = SearchConfig(algorithm="gumbel_muzero", num_simulations=4)
+    greedy = BatchedActor(model, TASKS, ActingConfig(search, 5)).act(mixed_obs(), temperature=0.0)
+    always = BatchedActor(model, TASKS, ActingConfig(search, 5, explore_epsilon=1.0))
+    evaluation = always.act(mixed_obs(), temperature=0.0)
+    assert (evaluation.action_index == greedy.action_index).all()
+    picks = {
+        int(always.act(mixed_obs(), temperature=1.0, seed=s).action_index[0]) for s in range(40)
+    }
+    assert picks == {0, 3}  # Pong's two legal actions, both played
+    with pytest.raises(ValueError, match="explore_epsilon"):
+        ActingConfig(explore_epsilon=1.5)
