@@ -18,8 +18,8 @@ from types import ModuleType
 import torch
 
 SOURCE_DIR = Path(__file__).resolve().parent
-CPU_SOURCES = ("search_cpu.cpp",)
-CPU_HEADERS = ("tree_pool.h",)
+CPU_SOURCES = ("search_cpu.cpp", "search_cpu_summary.cpp")
+CPU_HEADERS = ("search_cpu_common.h", "tree_pool.h")
 # -ffp-contract=off: no fused multiply-adds, so float arithmetic rounds exactly like the
 # torch reference's separate kernels (bit-identical trees).
 CPU_CFLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math")

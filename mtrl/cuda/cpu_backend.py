@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 from mtrl.cuda.build import load_cpu_extension
+from mtrl.search.summary import summarize
 from mtrl.search.tree import Tree
-from mtrl.search.types import ModelOutput, SearchConfig
+from mtrl.search.types import ModelOutput, SearchConfig, SearchOutput
 
 ALGORITHM_IDS = {"muzero": 0, "gumbel_muzero": 1}
 
@@ -80,4 +81,25 @@ class CppBackend(NativeBackend):
     name = "cpp"
 
     def __init__(self, tree: Tree, config: SearchConfig) -> None:
-        super().__init__(tree, config, load_cpu_extension().CpuSearch)
+        self._extension = load_cpu_extension()
+        super().__init__(tree, config, self._extension.CpuSearch)
+        self.tree, self.config = tree, config
+
+    def summarize(self) -> SearchOutput:
+        """The search's outputs. Gumbel's root summary is one native call (search_cpu_summary.cpp):
+        in torch it is ~25 small ops, ~0.55 ms at B = 256 (a ~4-5 ms search), natively ~0.06 ms.
+        MuZero's (a visit distribution) stays the torch summary."""
+        tree, config = self.tree, self.config
+        if config.algorithm != "gumbel_muzero":
+            return summarize(tree, config)
+        action, weights, visits, root_value = self._extension.gumbel_summary(
+            tree_fields(tree), config.c_visit, config.c_scale
+        )
+        return SearchOutput(
+            action=action,
+            action_weights=weights,
+            visit_counts=visits,
+            root_value=root_value,
+            leaf_depths=tree.leaf_depths,
+            tree=tree,
+        )

@@ -11,18 +11,24 @@
 
 #include <ATen/Parallel.h>
 
+#include "search_cpu_common.h"
 #include "tree_pool.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <limits>
 #include <vector>
+
+namespace mtrl {
+// Gumbel MuZero's root summary for all trees (search_cpu_summary.cpp).
+std::vector<at::Tensor> gumbel_summary(const std::vector<at::Tensor>& fields, double c_visit,
+                                       double c_scale);
+}  // namespace mtrl
 
 namespace {
 
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+using mtrl::ChildSums, mtrl::data_of, mtrl::kNegInf, mtrl::normalize;
 constexpr int64_t kTreesPerChunk = 16;  // parallel grain: a few microseconds of work per chunk
 
 enum Algorithm : int64_t { kMuZero = 0, kGumbelMuZero = 1 };
@@ -35,26 +41,12 @@ struct Params {
 // Per-thread buffers for the children of one node.
 struct Scratch {
   explicit Scratch(int64_t num_actions)
-      : visits(num_actions), q(num_actions), score(num_actions) {}
+      : visits(num_actions), listed(num_actions), q(num_actions), score(num_actions) {}
   std::vector<int32_t> visits;
+  std::vector<int32_t> listed;  // actions passing a branch-free filter, ascending
   std::vector<float> q;  // Q of visited children
   std::vector<double> score;
 };
-
-template <typename T>
-T* data_of(const at::Tensor& t, at::ScalarType type, const char* name) {
-  TORCH_CHECK(t.scalar_type() == type, name, " must be ", type, ", got ", t.scalar_type());
-  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), name,
-              " must be a contiguous CPU tensor");
-  return t.data_ptr<T>();
-}
-
-// (q - lo) / (hi - lo) clamped to [0, 1]; 0 until the tree has two distinct values.
-inline double normalize(double q, float lo_f, float hi_f) {
-  const double lo = lo_f, hi = hi_f;
-  if (!(hi > lo)) return 0.0;
-  return std::min(std::max((q - lo) / (hi - lo), 0.0), 1.0);
-}
 
 // Threads for the per-tree loops: $MTRL_SEARCH_THREADS if set, else torch's intra-op count,
 // read when the first search starts (the pool lives for the process).
@@ -66,46 +58,20 @@ inline int tree_threads() {
   return at::get_num_threads();
 }
 
-class CpuSearch {
+class CpuSearch : private mtrl::TreeView {
  public:
   CpuSearch(const std::vector<at::Tensor>& fields, int64_t algorithm, double pb_c_init,
             double pb_c_base, double c_visit, double c_scale)
-      : keep_alive_(fields), params_{algorithm, pb_c_init, pb_c_base, c_visit, c_scale} {
+      : TreeView(fields),
+        keep_alive_(fields),
+        params_{algorithm, pb_c_init, pb_c_base, c_visit, c_scale} {
     TORCH_CHECK(fields.size() == 23, "expected 23 tree fields, got ", fields.size());
     TORCH_CHECK(algorithm == kMuZero || algorithm == kGumbelMuZero, "unknown algorithm id ",
                 algorithm);
-    const at::Tensor& child_index = fields[9];
-    TORCH_CHECK(child_index.dim() == 3, "child_index must be [B, N, A]");
-    B_ = child_index.size(0);
-    N_ = child_index.size(1);
-    A_ = child_index.size(2);
-    S_ = N_ - 1;
-    using at::kBool, at::kFloat, at::kInt, at::kLong;
-    visits_ = data_of<int32_t>(fields[0], kInt, "visits");
-    value_sum_ = data_of<float>(fields[1], kFloat, "value_sum");
-    raw_value_ = data_of<float>(fields[2], kFloat, "raw_value");
-    reward_ = data_of<float>(fields[3], kFloat, "reward");
-    parent_ = data_of<int32_t>(fields[4], kInt, "parent");
-    action_ = data_of<int32_t>(fields[5], kInt, "action");
-    depth_ = data_of<int32_t>(fields[6], kInt, "depth");
-    terminal_ = data_of<bool>(fields[7], kBool, "terminal");
-    embedding_id_ = data_of<int64_t>(fields[8], kLong, "embedding_id");
-    child_index_ = data_of<int32_t>(fields[9], kInt, "child_index");
-    child_prior_ = data_of<float>(fields[10], kFloat, "child_prior");
-    root_logits_ = data_of<float>(fields[11], kFloat, "root_logits");
-    gumbel_ = data_of<float>(fields[12], kFloat, "gumbel");
-    root_legal_ = data_of<bool>(fields[13], kBool, "root_legal");
-    interior_legal_ = data_of<bool>(fields[14], kBool, "interior_legal");
-    discount_ = data_of<float>(fields[15], kFloat, "discount");
-    min_q_ = data_of<float>(fields[16], kFloat, "min_q");
-    max_q_ = data_of<float>(fields[17], kFloat, "max_q");
-    considered_ = data_of<int32_t>(fields[18], kInt, "considered_visits");
-    leaf_depths_ = data_of<int32_t>(fields[19], kInt, "leaf_depths");
+    using at::kLong;
     out_embedding_ = data_of<int64_t>(fields[20], kLong, "out_embedding");
     out_action_ = data_of<int64_t>(fields[21], kLong, "out_action");
     sel_parent_ = data_of<int64_t>(fields[22], kLong, "sel_parent");
-    TORCH_CHECK(fields[18].numel() == B_ * S_, "considered_visits must be [B, S]");
-    TORCH_CHECK(fields[19].numel() == S_ * B_, "leaf_depths must be [S, B]");
     for (int i = 20; i < 23; ++i) TORCH_CHECK(fields[i].numel() == B_, "outputs must be [B]");
     root_max_visits_.assign(B_, 0);
     for (int64_t b = 0; b < B_; ++b) {
@@ -156,14 +122,6 @@ class CpuSearch {
   }
 
  private:
-  int64_t node_at(int64_t b, int64_t node) const { return b * N_ + node; }
-
-  // Child Q = reward + gamma * mean value, as float32 (identical to the reference's q).
-  float child_q(int64_t b, int32_t child) const {
-    const int64_t i = node_at(b, child);
-    return reward_[i] + discount_[b] * (value_sum_[i] / static_cast<float>(visits_[i]));
-  }
-
   // pUCT (reference: mtrl/search/muzero.py) fused with the gather and the first-max argmax.
   int32_t puct_action(int64_t b, int32_t node, const bool* legal) const {
     const int32_t* children = child_index_ + node_at(b, node) * A_;
@@ -193,11 +151,6 @@ class CpuSearch {
 
   // One pass over the children of `node`: visits (0 where unexpanded) and Q of the visited
   // ones into the scratch, and the sums Gumbel's v_mix needs (reference: gumbel.mixed_value).
-  struct ChildSums {
-    int32_t max_n = 0;
-    double sum_n = 0.0, sum_pq = 0.0, sum_p = 0.0;
-  };
-
   ChildSums gather_children(int64_t b, int32_t node, bool with_q, Scratch& s) const {
     const int32_t* children = child_index_ + node_at(b, node) * A_;
     const float* prior = child_prior_ + node_at(b, node) * A_;
@@ -218,11 +171,7 @@ class CpuSearch {
   }
 
   double mixed_value(int64_t b, int32_t node, const ChildSums& sums) const {
-    const double raw = raw_value_[node_at(b, node)];
-    if (sums.sum_n > 0.0 && sums.sum_p > 0.0) {
-      return (raw + sums.sum_n * (sums.sum_pq / sums.sum_p)) / (1.0 + sums.sum_n);
-    }
-    return raw;
+    return mtrl::mixed_value(raw_value_[node_at(b, node)], sums);
   }
 
   // Nothing visited yet: pi' = prior / sum(prior) and no visit penalty, so the rule reduces to
@@ -274,31 +223,73 @@ class CpuSearch {
   }
 
   // Root: g + logits + sigma(completed Q) over the legal actions whose visit count is this
-  // simulation's considered visit (reference: gumbel.root_scores). Only those are scored:
-  // sigma(v_mix) matters only while unvisited actions are eligible (considered == 0).
+  // simulation's considered visit (reference: gumbel.root_scores). Only those are scored.
   int32_t gumbel_root_action(int64_t b, int64_t sim, Scratch& s) const {
     const int32_t* children = child_index_ + b * N_ * A_;
     const int32_t considered = considered_[b * S_ + sim];
     // max_b N(b) is kept up to date by backup_tree, so later phases skip a gather pass.
     const double scale = (params_.c_visit + root_max_visits_[b]) * params_.c_scale;
-    double sigma_mix = 0.0;
-    if (considered == 0) {
-      const double v_mix = mixed_value(b, 0, gather_children(b, 0, true, s));
-      sigma_mix = scale * normalize(v_mix, min_q_[b], max_q_[b]);
+    // Which actions are eligible changes every simulation, so a branch on it mispredicts
+    // often (measured: a quarter of the rule's time): list them without one (ascending, so
+    // the first maximum stays the reference's), then score only those.
+    const bool* legal = root_legal_ + b * A_;
+    int32_t eligible = 0;
+    for (int32_t a = 0; a < A_; ++a) {
+      const int32_t visits = visits_[node_at(b, std::max(children[a], 0))];  // node 0: a stand-in
+      s.listed[eligible] = a;
+      eligible += legal[a] & ((children[a] < 0 ? 0 : visits) == considered);
     }
+    if (considered == 0) return unvisited_root_action(b, eligible, scale, s);
     const float* logits = root_logits_ + b * A_;
     const float* gumbel = gumbel_ + b * A_;
-    const bool* legal = root_legal_ + b * A_;
     double best_score = kNegInf;
     int32_t best = 0;
-    for (int32_t a = 0; a < A_; ++a) {
-      const int32_t child = children[a];
-      const int32_t n = child < 0 ? 0 : visits_[node_at(b, child)];
-      if (!legal[a] || n != considered) continue;
-      const double sigma =
-          n > 0 ? scale * normalize(child_q(b, child), min_q_[b], max_q_[b]) : sigma_mix;
+    for (int32_t k = 0; k < eligible; ++k) {
+      const int32_t a = s.listed[k];
+      const double sigma = scale * normalize(child_q(b, children[a]), min_q_[b], max_q_[b]);
       const double score =
           static_cast<double>(gumbel[a]) + static_cast<double>(logits[a]) + sigma;
+      if (score > best_score) {  // strict: the first maximum wins, as torch.argmax
+        best_score = score;
+        best = a;
+      }
+    }
+    return best;
+  }
+
+  // The root while its unvisited actions are eligible: all share sigma(v_mix), a shift of at
+  // most |scale| (normalize clamps to [0, 1]). Adding one number keeps the scores' order (IEEE
+  // addition is monotone) and can only tie scores closer than its rounding error, so v_mix
+  // (a pass over the visited children) is needed only to settle such near-ties.
+  int32_t unvisited_root_action(int64_t b, int32_t eligible, double scale, Scratch& s) const {
+    const float* logits = root_logits_ + b * A_;
+    const float* gumbel = gumbel_ + b * A_;
+    double top = kNegInf, runner_up = kNegInf;
+    int32_t best = 0;
+    for (int32_t k = 0; k < eligible; ++k) {
+      const int32_t a = s.listed[k];
+      const double score = static_cast<double>(gumbel[a]) + static_cast<double>(logits[a]);
+      if (score > top) {
+        runner_up = top;
+        top = score;
+        best = a;
+      } else if (score < top) {  // an exact tie with the top stays behind it either way
+        runner_up = std::max(runner_up, score);
+      }
+    }
+    if (runner_up == kNegInf) return best;  // no other candidate (or exact ties only)
+    // Each rounding moves a score by at most 2^-53 of its magnitude: a gap above 2^-50 of the
+    // largest magnitude cannot close (false for a NaN or infinite scale: the general path).
+    const double magnitude = std::max(std::abs(top), std::abs(runner_up)) + std::abs(scale);
+    if (top - runner_up > magnitude * 0x1p-50) return best;
+    const double v_mix = mixed_value(b, 0, gather_children(b, 0, true, s));
+    const double sigma_mix = scale * normalize(v_mix, min_q_[b], max_q_[b]);
+    double best_score = kNegInf;
+    best = 0;
+    for (int32_t k = 0; k < eligible; ++k) {
+      const int32_t a = s.listed[k];
+      const double score =
+          static_cast<double>(gumbel[a]) + static_cast<double>(logits[a]) + sigma_mix;
       if (score > best_score) {
         best_score = score;
         best = a;
@@ -385,12 +376,7 @@ class CpuSearch {
   std::vector<int32_t> root_max_visits_;  // [B] max visit count over each root's children
   mtrl::TreePool& pool_ = mtrl::TreePool::instance(tree_threads());
   Params params_;
-  int64_t B_ = 0, N_ = 0, A_ = 0, S_ = 0;
-  int32_t *visits_, *parent_, *action_, *depth_, *child_index_, *considered_, *leaf_depths_;
-  float *value_sum_, *raw_value_, *reward_, *child_prior_, *root_logits_, *gumbel_;
-  float *discount_, *min_q_, *max_q_;
-  bool *terminal_, *root_legal_, *interior_legal_;
-  int64_t *embedding_id_, *out_embedding_, *out_action_, *sel_parent_;
+  int64_t *out_embedding_, *out_action_, *sel_parent_;  // [B] selected edges, for the model
 };
 
 }  // namespace
@@ -402,4 +388,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def("select", &CpuSearch::select, py::call_guard<py::gil_scoped_release>())
       .def("expand_and_backup", &CpuSearch::expand_and_backup,
            py::call_guard<py::gil_scoped_release>());
+  m.def("gumbel_summary", &mtrl::gumbel_summary,
+        "Gumbel root summary of all trees: (action, action_weights, visit_counts, root_value)");
 }

@@ -28,8 +28,12 @@ def search(
     name = resolve_backend(backend or config.backend, root.prior_logits.device)
     generator = torch.Generator().manual_seed(seed)
     tree = init_tree(root, config, generator)
-    run_simulations(make_backend(name, tree, config), tree, recurrent_fn, config)
-    return summarize(tree, config)
+    kernels = make_backend(name, tree, config)
+    run_simulations(kernels, tree, recurrent_fn, config)
+    # A backend may summarise natively (the C++ one does Gumbel's root summary in one call);
+    # the torch summary is the reference for all.
+    native_summary = getattr(kernels, "summarize", None)
+    return native_summary() if native_summary is not None else summarize(tree, config)
 
 
 def run_simulations(

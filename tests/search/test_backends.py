@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from search_fakes import HashedTableModel, search
+from search_fakes import ActionValueModel, HashedTableModel, search
 
-from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput
+from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput, Tree
 from mtrl.search.backends import make_backend, resolve_backend
+from mtrl.search.loop import run_simulations
 from mtrl.search.tree import init_tree
 
 TREE_FIELDS = (
@@ -74,6 +75,28 @@ def test_cpp_equals_reference(
 def test_cpp_equals_reference_with_root_noise(cpp_extension: object) -> None:
     config = SearchConfig(num_simulations=40, dirichlet_fraction=0.25)
     assert_same_tree(run("torch", config, 8, 6, seed=9), run("cpp", config, 8, 6, seed=9))
+
+
+def grow_gumbel_tree(backend: str, gumbel: list[float]) -> Tree:
+    """Six equal logits, chosen Gumbel noise, values per action (spread from the first)."""
+    config = SearchConfig(algorithm="gumbel_muzero", num_simulations=8)
+    root = RootInput(torch.zeros(1, 6), torch.zeros(1), torch.zeros(1, dtype=torch.int64))
+    tree = init_tree(root, config, torch.Generator())
+    tree.gumbel.copy_(torch.tensor([gumbel]))
+    model = ActionValueModel([0.1, 0.2, 1.0, -1.0, 0.5, 0.0])
+    run_simulations(make_backend(backend, tree, config), tree, model, config)
+    return tree
+
+
+def test_cpp_gumbel_root_breaks_rounded_ties_like_the_reference(cpp_extension: object) -> None:
+    """Actions 0 and 1 differ by 2^-60 in g + logits; once 2-5 are visited, adding sigma(v_mix)
+    rounds them into a tie, which the first index wins. The C++ root rule skips v_mix only
+    where no rounding can tie the leaders, so it must take the tie path here."""
+    gumbel = [0.0, 2.0**-60, 1.0, 1.0, 1.0, 1.0]
+    reference, native = grow_gumbel_tree("torch", gumbel), grow_gumbel_tree("cpp", gumbel)
+    assert reference.child_index[0, 0, :2].tolist() == [5, 6]  # action 0 won the tie
+    for name in TREE_FIELDS:
+        assert torch.equal(getattr(reference, name), getattr(native, name)), name
 
 
 def test_auto_backend_is_cpp_on_cpu(cpp_extension: object) -> None:
