@@ -8,6 +8,7 @@ from typing import Any
 import ray
 
 from mtrl.envs.batch import TaskSet
+from mtrl.envs.registry import resolve_tasks
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.runtime.actors import Evaluator, RolloutWorker, SearchServer
 from mtrl.runtime.config import RunConfig
@@ -40,9 +41,9 @@ def _restartable(cls: type, config: RunConfig, **options: Any) -> Any:
 
 
 def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
-    if not config.worker_tasks:
-        return tuple(config.tasks)
-    return tuple(config.worker_tasks[index])
+    """Task ids of worker ``index``: suite names (``"atari8"``) expanded to their tasks."""
+    names = config.worker_tasks[index] if config.worker_tasks else config.tasks
+    return tuple(spec.id for spec in resolve_tasks(names))
 
 
 def create_actors(

@@ -159,3 +159,18 @@ def test_replay_snapshot_round_trip_and_slices() -> None:
         piece.observations(batch.bootstrap_rows), again.observations(batch.bootstrap_rows)
     )
     assert np.array_equal(piece.legal[batch.rows], again.legal[batch.rows])
+
+
+def test_worker_tasks_expand_suite_names() -> None:
+    from mtrl.envs import get_suite
+    from mtrl.runtime.topology import worker_tasks
+
+    atari8 = tuple(spec.id for spec in get_suite("atari8"))
+    assert worker_tasks(RunConfig(tasks=("atari8",)), 0) == atari8
+    both = RunConfig(
+        tasks=("atari8", "classic/CartPole"),
+        num_workers=2,
+        worker_tasks=(("atari8",), ("classic/CartPole",)),
+    )
+    assert worker_tasks(both, 0) == atari8
+    assert worker_tasks(both, 1) == ("classic/CartPole",)
