@@ -177,7 +177,8 @@ class BatchedActor:
 
     def _root_legal(self, obs: ObsBatch, continuous: torch.Tensor) -> torch.Tensor:
         legal = torch.zeros(obs.size, self.width, dtype=torch.bool)
-        legal[:, : obs.legal.shape[1]] = torch.from_numpy(obs.legal[:, : self.width])
+        # A copy: arrays from the object store are read-only, which torch warns about.
+        legal[:, : obs.legal.shape[1]] = torch.from_numpy(obs.legal[:, : self.width].copy())
         sampled = torch.arange(self.width) < self.config.sampled_actions
         return torch.where(continuous[:, None], sampled, legal)
 
