@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mtrl.agents.learner import LearnerConfig
-from mtrl.runtime import Resources, run
+from mtrl.runtime import Resources, RunConfig, from_json, run, to_json
 from mtrl.search import SearchConfig
 
 LAUNCH = Path(__file__).resolve().parents[2] / "launch"
@@ -43,6 +43,8 @@ def test_script_config_runs(ray_local, monkeypatch, tmp_path, name: str) -> None
         eval_episodes=0,
         resources=Resources(worker_cpus=0, search_cpus=0, learner_cpus=0),
     )
-    result = run(small)
+    # A plain RunConfig: the actors cannot import the test's copy of the launch module (a
+    # script run as __main__ is pickled by value instead).
+    result = run(from_json(RunConfig, to_json(small)))
     assert result.env_steps >= 1
     assert result.checkpoints and result.checkpoints[-1].exists()
