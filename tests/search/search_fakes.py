@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 
 import torch
+from hypothesis import strategies as st
 
 from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput, Tree
 from mtrl.search import search as mtrl_search
@@ -88,6 +89,46 @@ class HashedTableModel:
             embedding_id=ids,
             terminal=self.terminal[key].clone(),
         )
+
+
+def draw_root(
+    draw: st.DrawFn,
+    terminal_rates: tuple[float, ...],
+    single_legal_rows: bool = False,
+    full_interior: bool = False,
+) -> tuple[RootInput, dict[str, object]]:
+    """A random root batch for property tests: masks with at least one legal action per row
+    (optionally only one), a ``HashedTableModel``'s root logits, per-tree values and
+    discounts. ``full_interior`` picks all-true interior masks instead of the legal ones.
+    Returns the root and the keyword arguments that rebuild its model."""
+    batch = draw(st.integers(1, 6))
+    num_actions = draw(st.integers(1, 10))
+    bits = draw(st.lists(st.booleans(), min_size=batch * num_actions, max_size=batch * num_actions))
+    legal = torch.tensor(bits, dtype=torch.bool).reshape(batch, num_actions)
+    if single_legal_rows and draw(st.booleans()):
+        legal[:] = False
+    legal[torch.arange(batch), draw(st.integers(0, num_actions - 1))] = True
+    model_args = {
+        "batch": batch,
+        "num_actions": num_actions,
+        "seed": draw(st.integers(0, 2**16)),
+        "logit_scale": draw(st.sampled_from([0.0, 1.0, 30.0])),
+        "terminal_rate": draw(st.sampled_from(terminal_rates)),
+    }
+    discounts = draw(
+        st.lists(st.sampled_from([0.0, 0.5, 0.997, 1.0]), min_size=batch, max_size=batch)
+    )
+    root_values = draw(st.lists(st.floats(-10, 10, width=32), min_size=batch, max_size=batch))
+    interior = torch.ones_like(legal) if full_interior else legal
+    root = RootInput(
+        prior_logits=HashedTableModel(**model_args).root_logits(),  # type: ignore[arg-type]
+        value=torch.tensor(root_values, dtype=torch.float32),
+        embedding_id=torch.arange(batch),
+        legal_mask=legal,
+        interior_mask=interior if draw(st.booleans()) else None,
+        discount=torch.tensor(discounts, dtype=torch.float32),
+    )
+    return root, model_args
 
 
 def _to(value: object, device: torch.device) -> object:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from search_fakes import HashedTableModel
+from search_fakes import HashedTableModel, draw_root
 
 from mtrl.cuda.cpu_backend import tree_fields
 from mtrl.search import RootInput, SearchConfig, SearchOutput, Tree, search
@@ -32,32 +32,8 @@ def assert_same_summary(expected: SearchOutput, actual: SearchOutput) -> None:
 
 @st.composite
 def gumbel_cases(draw: st.DrawFn) -> tuple[RootInput, SearchConfig, dict[str, object]]:
-    batch = draw(st.integers(1, 6))
-    num_actions = draw(st.integers(1, 10))
-    bits = draw(st.lists(st.booleans(), min_size=batch * num_actions, max_size=batch * num_actions))
-    legal = torch.tensor(bits, dtype=torch.bool).reshape(batch, num_actions)
-    if draw(st.booleans()):  # a single legal action per row
-        legal[:] = False
-    legal[torch.arange(batch), draw(st.integers(0, num_actions - 1))] = True
-    model_args = {
-        "batch": batch,
-        "num_actions": num_actions,
-        "seed": draw(st.integers(0, 2**16)),
-        "logit_scale": draw(st.sampled_from([0.0, 1.0, 30.0])),
-        "terminal_rate": draw(st.sampled_from([0.0, 0.3])),
-    }
-    discounts = draw(
-        st.lists(st.sampled_from([0.0, 0.5, 0.997, 1.0]), min_size=batch, max_size=batch)
-    )
-    root_values = draw(st.lists(st.floats(-10, 10, width=32), min_size=batch, max_size=batch))
-    model = HashedTableModel(**model_args)  # type: ignore[arg-type]
-    root = RootInput(
-        prior_logits=model.root_logits(),
-        value=torch.tensor(root_values, dtype=torch.float32),
-        embedding_id=torch.arange(batch),
-        legal_mask=legal,
-        interior_mask=None if draw(st.booleans()) else torch.ones_like(legal),
-        discount=torch.tensor(discounts, dtype=torch.float32),
+    root, model_args = draw_root(
+        draw, terminal_rates=(0.0, 0.3), single_legal_rows=True, full_interior=True
     )
     config = SearchConfig(
         algorithm="gumbel_muzero",

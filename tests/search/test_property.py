@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from search_fakes import HashedTableModel
+from search_fakes import HashedTableModel, draw_root
 
 from mtrl.search import RootInput, SearchConfig, search
 
@@ -14,31 +14,7 @@ FIELDS = ("visits", "value_sum", "child_index", "child_prior", "min_q", "max_q",
 
 @st.composite
 def search_cases(draw: st.DrawFn) -> tuple[RootInput, SearchConfig, dict[str, object]]:
-    batch = draw(st.integers(1, 6))
-    num_actions = draw(st.integers(1, 10))
-    bits = draw(st.lists(st.booleans(), min_size=batch * num_actions, max_size=batch * num_actions))
-    legal = torch.tensor(bits, dtype=torch.bool).reshape(batch, num_actions)
-    legal[torch.arange(batch), draw(st.integers(0, num_actions - 1))] = True
-    model_args = {
-        "batch": batch,
-        "num_actions": num_actions,
-        "seed": draw(st.integers(0, 2**16)),
-        "logit_scale": draw(st.sampled_from([0.0, 1.0, 30.0])),
-        "terminal_rate": draw(st.sampled_from([0.0, 0.2])),
-    }
-    discounts = draw(
-        st.lists(st.sampled_from([0.0, 0.5, 0.997, 1.0]), min_size=batch, max_size=batch)
-    )
-    root_values = draw(st.lists(st.floats(-10, 10, width=32), min_size=batch, max_size=batch))
-    model = HashedTableModel(**model_args)  # type: ignore[arg-type]
-    root = RootInput(
-        prior_logits=model.root_logits(),
-        value=torch.tensor(root_values, dtype=torch.float32),
-        embedding_id=torch.arange(batch),
-        legal_mask=legal,
-        interior_mask=legal if draw(st.booleans()) else None,
-        discount=torch.tensor(discounts, dtype=torch.float32),
-    )
+    root, model_args = draw_root(draw, terminal_rates=(0.0, 0.2))
     config = SearchConfig(
         algorithm=draw(st.sampled_from(["muzero", "gumbel_muzero"])),
         num_simulations=draw(st.integers(0, 24)),
