@@ -65,9 +65,25 @@ def timed(run: Callable[[], object], repeats: int) -> Timing:
     return min(seconds), statistics.median(seconds), min(cpu_seconds)
 
 
-def bench_mtrl(
-    backend: str, algorithm: str, kind: str, batch: int, sims: int, num_actions: int, repeats: int
-) -> Timing:
+def timed_together(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, Timing]:
+    """`timed` for several runs at once, alternating them: a load change during the
+    measurement falls on all of them alike, so their ratio is steadier than separate runs'."""
+    for run in runs.values():
+        run()
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - cpu_start)
+    return {name: (min(wall[name]), statistics.median(wall[name]), min(cpu[name])) for name in runs}
+
+
+def mtrl_run(
+    backend: str, algorithm: str, kind: str, batch: int, sims: int, num_actions: int
+) -> Callable[[], object]:
     sys.path.insert(0, str(ROOT))
     from mtrl.search import bench_api
 
@@ -79,7 +95,7 @@ def bench_mtrl(
             logits, values, ids, model, sims, algorithm=algorithm, search_backend=backend
         )
 
-    return timed(run, repeats)
+    return run
 
 
 def bench_lightzero(kind: str, batch: int, sims: int, num_actions: int, repeats: int) -> Timing:
@@ -308,41 +324,39 @@ def run_table(args: argparse.Namespace) -> None:
     )
     if not have_peers:
         print(f"peers skipped: no interpreter at {args.peers_python} (see bench/README.md)")
+    algorithms = ("muzero", "gumbel_muzero")
     for kind in args.kinds:
         for batch in args.batch:
-            for algorithm in ("muzero", "gumbel_muzero"):
-                rows: list[tuple[str, Timing | str]] = []
-                for backend in args.backends:
-                    rows.append(
-                        (
-                            f"mtrl-{backend}",
-                            bench_mtrl(
-                                backend,
-                                algorithm,
-                                kind,
-                                batch,
-                                args.sims,
-                                args.actions,
-                                args.repeats if backend == "cpp" else args.reference_repeats,
-                            ),
-                        )
+            case = (kind, batch, args.sims, args.actions)
+            # The two C++ searches alternate, so their ratio is read off the same conditions.
+            cpp = (
+                timed_together({a: mtrl_run("cpp", a, *case) for a in algorithms}, args.repeats)
+                if "cpp" in args.backends
+                else {}
+            )
+            for algorithm in algorithms:
+                rows: list[tuple[str, Timing | str]] = [
+                    (
+                        f"mtrl-{backend}",
+                        cpp[algorithm]
+                        if backend == "cpp"
+                        else timed(mtrl_run(backend, algorithm, *case), args.reference_repeats),
                     )
+                    for backend in args.backends
+                ]
                 if have_peers:
                     peer_case = (algorithm, kind, batch, args.sims, args.actions, args.repeats)
                     if algorithm == "muzero":
-                        rows.append(
-                            (
-                                "lightzero-ctree",
-                                run_peer(args.peers_python, "lightzero", *peer_case),
-                            )
-                        )
-                    rows.append(
-                        (
-                            "mctx",
-                            run_peer(args.peers_python, "mctx", *peer_case),
-                        )
-                    )
+                        lightzero = run_peer(args.peers_python, "lightzero", *peer_case)
+                        rows.append(("lightzero-ctree", lightzero))
+                    rows.append(("mctx", run_peer(args.peers_python, "mctx", *peer_case)))
                 print_rows(kind, batch, algorithm, args.sims, rows)
+            if cpp:
+                (mz_best, mz_median, _), (gm_best, gm_median, _) = cpp.values()
+                print(
+                    f"{kind:6s} B={batch:<5d} mtrl-cpp gumbel_muzero / muzero speed (alternated "
+                    f"runs): best x{mz_best / gm_best:.2f}, median x{mz_median / gm_median:.2f}"
+                )
 
 
 def print_rows(

@@ -74,7 +74,14 @@ class CpuSearch : private mtrl::TreeView {
     sel_parent_ = data_of<int64_t>(fields[22], kLong, "sel_parent");
     for (int i = 20; i < 23; ++i) TORCH_CHECK(fields[i].numel() == B_, "outputs must be [B]");
     root_max_visits_.assign(B_, 0);
+    prior_total_.assign(B_ * N_, 0.0);
     for (int64_t b = 0; b < B_; ++b) {
+      for (int64_t node = 0; node < N_; ++node) {
+        const int64_t i = node_at(b, node);
+        if (visits_[i] > 0) {
+          prior_total_[i] = legal_total(child_prior_ + i * A_, interior_legal_ + b * A_);
+        }
+      }
       for (int64_t a = 0; a < A_; ++a) {
         const int32_t child = child_index_[b * N_ * A_ + a];
         if (child < 0) continue;
@@ -193,6 +200,11 @@ class CpuSearch : private mtrl::TreeView {
   // argmax pi'(a) - N(a) / (1 + sum N), pi' proportional to prior * exp(sigma - sigma_mix).
   int32_t gumbel_interior_action(int64_t b, int32_t node, const bool* legal, Scratch& s) const {
     const float* prior = child_prior_ + node_at(b, node) * A_;
+    // Until the tree holds two distinct Q values normalize() is 0 everywhere, so with a finite
+    // scale every weight is exp(0) = 1 exactly and pi' is the prior over its legal total.
+    if (!(max_q_[b] > min_q_[b]) && std::isfinite(params_.c_scale)) {
+      return flat_interior_action(b, node, prior, legal);
+    }
     const ChildSums sums = gather_children(b, node, true, s);
     if (sums.sum_n == 0.0) return prior_argmax(prior, legal);
     const double scale = (params_.c_visit + sums.max_n) * params_.c_scale;
@@ -215,6 +227,30 @@ class CpuSearch : private mtrl::TreeView {
       if (!legal[a]) continue;
       const double score = s.score[a] * inv_total - s.visits[a] * inv_visits;
       if (score > best_score) {  // strict: the first maximum wins, as torch.argmax
+        best_score = score;
+        best = a;
+      }
+    }
+    return best;
+  }
+
+  // The interior rule on a flat tree in one pass: the legal prior total was summed at
+  // expansion in the reference's order, and a node's children hold visits[node] - 1 visits
+  // (each simulation through a node ends in exactly one of its subtrees).
+  int32_t flat_interior_action(int64_t b, int32_t node, const float* prior,
+                               const bool* legal) const {
+    const int64_t i = node_at(b, node);
+    if (visits_[i] == 1) return prior_argmax(prior, legal);
+    const int32_t* children = child_index_ + i * A_;
+    const double inv_total = 1.0 / prior_total_[i];
+    const double inv_visits = 1.0 / static_cast<double>(visits_[i]);
+    double best_score = kNegInf;
+    int32_t best = 0;
+    for (int32_t a = 0; a < A_; ++a) {
+      if (!legal[a]) continue;
+      const int32_t n = children[a] < 0 ? 0 : visits_[node_at(b, children[a])];
+      const double score = static_cast<double>(prior[a]) * inv_total - n * inv_visits;
+      if (score > best_score) {
         best_score = score;
         best = a;
       }
@@ -337,6 +373,14 @@ class CpuSearch : private mtrl::TreeView {
     child_index_[p * A_ + a] = static_cast<int32_t>(sim + 1);
     leaf_depths_[sim * B_ + b] = depth_[n];
     write_priors(logits, interior_legal_ + b * A_, child_prior_ + n * A_, s.score);
+    prior_total_[n] = legal_total(child_prior_ + n * A_, interior_legal_ + b * A_);
+  }
+
+  // Sum of the legal priors in action order, as the reference's pi' normaliser adds them.
+  double legal_total(const float* prior, const bool* legal) const {
+    double total = 0.0;
+    for (int64_t a = 0; a < A_; ++a) total += legal[a] ? static_cast<double>(prior[a]) : 0.0;
+    return total;
   }
 
   // Softmax over legal actions in float64, stored as float32 (as tree.masked_softmax).
@@ -374,6 +418,7 @@ class CpuSearch : private mtrl::TreeView {
 
   std::vector<at::Tensor> keep_alive_;
   std::vector<int32_t> root_max_visits_;  // [B] max visit count over each root's children
+  std::vector<double> prior_total_;  // [B * N] each expanded node's legal prior total
   mtrl::TreePool& pool_ = mtrl::TreePool::instance(tree_threads());
   Params params_;
   int64_t *out_embedding_, *out_action_, *sel_parent_;  // [B] selected edges, for the model

@@ -77,6 +77,36 @@ def test_cpp_equals_reference_with_root_noise(cpp_extension: object) -> None:
     assert_same_tree(run("torch", config, 8, 6, seed=9), run("cpp", config, 8, 6, seed=9))
 
 
+@pytest.mark.parametrize("nonzero_share", [0.0, 0.03])
+def test_cpp_gumbel_equals_reference_on_flat_trees(
+    cpp_extension: object, nonzero_share: float
+) -> None:
+    """Zero values and rewards keep a tree flat (one distinct Q), where the C++ interior rule
+    takes its one-pass path; a few nonzero outputs make some trees leave it mid-search."""
+
+    def flat_run(backend: str) -> SearchOutput:
+        batch, num_actions = 24, 11
+        model = HashedTableModel(batch, num_actions, seed=5)
+        keep = torch.rand(model.table_size, generator=torch.Generator().manual_seed(6))
+        model.values[keep >= nonzero_share] = 0.0
+        model.rewards[keep >= nonzero_share] = 0.0
+        interior = torch.rand(batch, num_actions, generator=torch.Generator().manual_seed(7))
+        interior = interior < 0.6
+        interior[:, 3] = True
+        root = RootInput(
+            prior_logits=model.root_logits(),
+            value=torch.zeros(batch),
+            embedding_id=torch.arange(batch),
+            interior_mask=interior,
+        )
+        config = SearchConfig(algorithm="gumbel_muzero", num_simulations=60)
+        return search(root, model, config, backend=backend, seed=8)
+
+    reference, native = flat_run("torch"), flat_run("cpp")
+    assert int(reference.tree.depth.max()) >= 3  # interior nodes were chosen from, repeatedly
+    assert_same_tree(reference, native)
+
+
 def grow_gumbel_tree(backend: str, gumbel: list[float]) -> Tree:
     """Six equal logits, chosen Gumbel noise, values per action (spread from the first)."""
     config = SearchConfig(algorithm="gumbel_muzero", num_simulations=8)
