@@ -22,6 +22,7 @@ import torch
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.gradients import GradientConfig
 from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.replay import ReplayConfig
 from mtrl.agents.train import TrainConfig, train_local
 from mtrl.search import SearchConfig
 
@@ -45,6 +46,7 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
             mean_candidate=args.mean_candidate,
             explore_epsilon=args.epsilon,
         ),
+        replay=ReplayConfig(capacity=50_000, priority_exponent=args.priority),
         learner=LearnerConfig(
             batch_size=args.batch,
             lr=args.lr,
@@ -120,6 +122,9 @@ def main() -> None:
     parser.add_argument("--entropy", type=float, default=0.0, help="policy entropy coefficient")
     parser.add_argument("--metrics-every", type=int, default=50)
     parser.add_argument("--epsilon", type=float, default=0.0, help="random-action share")
+    parser.add_argument(
+        "--priority", type=float, default=0.0, help="prioritized replay exponent (0: uniform)"
+    )
     parser.add_argument("--mean-candidate", action="store_true", help="policy mean as sample 0")
     parser.add_argument("--updates-per-step", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64)

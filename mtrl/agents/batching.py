@@ -135,4 +135,5 @@ def unrolled_batch(
         mask=torch.from_numpy(_cat(samples, "valid")),
         sampled_actions=sampled,
         sampled_policy=None if sampled_policy is None else sampled_policy.float(),
+        weight=torch.from_numpy(_cat(samples, "weight")).float(),
     )

@@ -101,6 +101,15 @@ class Learner:
     ) -> UnrolledBatch:
         """One batch over the tasks in ``replays`` (only tasks still trained should be there);
         with ``actor`` and ``reanalyse_fraction`` > 0, part of its policies are recomputed."""
+        return self.assemble(self.draw(replays, rng, need), actor)
+
+    def draw(
+        self,
+        replays: Mapping[int, TaskReplay],
+        rng: np.random.Generator,
+        need: Mapping[int, float] | None = None,
+    ) -> list[TaskSample]:
+        """The sequences of one batch, per task (rows laid out in this order by ``assemble``)."""
         ids = [t for t in sorted(replays) if len(replays[t])]
         if not ids:
             raise ValueError("no task has replay data to learn from")
@@ -108,9 +117,15 @@ class Learner:
         if self.config.batch_policy == "by_need":
             weights = {t: float((need or {}).get(t, 1.0)) for t in ids}
         sizes = batch_sizes(self.config.batch_size, ids, weights)
-        samples = [
+        return [
             TaskSample(t, replays[t], replays[t].sample(sizes[t], rng)) for t in ids if sizes[t] > 0
         ]
+
+    def assemble(
+        self, samples: list[TaskSample], actor: BatchedActor | None = None
+    ) -> UnrolledBatch:
+        """The training batch of ``samples``: reanalysed in part (see ``sample``), bootstrap
+        values from the target network."""
         if actor is not None and self.config.reanalyse_fraction > 0:
             samples = reanalyse(actor, samples, self.config.reanalyse_fraction, seed=self.updates)
         values = bootstrap_values(self.target, self.tasks, samples)
@@ -119,9 +134,16 @@ class Learner:
     def losses(self, batch: UnrolledBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """Per-task losses [num_tasks] (balance share included), which tasks are in the batch
         [num_tasks] bool, and the loss parts for logging."""
+        return self._losses(batch)[:3]
+
+    def _losses(
+        self, batch: UnrolledBatch
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float], torch.Tensor]:
+        """``losses`` plus each row's replay priority [B] (CPU, no gradient)."""
         device_type = self.model.device.type
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.config.bf16):
             parts = self.model.losses(batch)
+        assert parts.priority is not None  # compute_losses always fills it
         per_task = parts.per_task(dict(self.config.loss_weights)).float()
         present = parts.present.float()
         share = parts.balance_coef * parts.moe_balance.float() / present.sum().clamp(min=1)
@@ -134,11 +156,13 @@ class Learner:
         logs["loss/moe_balance"] = float(parts.moe_balance.detach())
         for task, loss in zip(self.tasks.names, per_task.detach().tolist(), strict=True):
             logs[f"loss/task/{task}"] = loss
-        return per_task, parts.present, logs
+        return per_task, parts.present, logs, parts.priority.cpu()
 
     def train_step(self, batch: UnrolledBatch) -> dict[str, float | torch.Tensor]:
+        """One update. Besides float metrics: ``"priorities"`` [B], each row's new replay
+        priority (value error at its first step), in the batch's row order."""
         self.model.train()
-        per_task, present, logs = self.losses(batch)
+        per_task, present, logs, priorities = self._losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
         # Absent tasks (solved, or no data yet) must not look like tasks with loss 0 to
         # loss-balancing aggregators (FAMO, GradNorm, uncertainty weighting).
@@ -153,6 +177,7 @@ class Learner:
             **conflict,
             "learner/grad_norm": float(grad_norm),
             "learner/updates": float(self.updates),
+            "priorities": priorities,
         }
 
     @torch.no_grad()

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mtrl.agents.acting import ActingConfig, BatchedActor
+from mtrl.agents.batching import TaskSample
 from mtrl.agents.collect import Collector
 from mtrl.agents.dps_controller import DpsController, DpsSchedule
 from mtrl.agents.evaluate import evaluate, mean_returns
@@ -159,9 +160,20 @@ class LocalTrainer:
 
     def train_step(self) -> dict[str, float]:
         replays = {t: self.replays[t] for t in self.active() if len(self.replays[t])}
-        batch = self.learner.sample(replays, self.rng, actor=self.actor)
-        metrics = self.learner.train_step(batch)
+        samples = self.learner.draw(replays, self.rng)
+        metrics = self.learner.train_step(self.learner.assemble(samples, actor=self.actor))
+        if self.config.replay.priority_exponent:
+            self.write_priorities(samples, metrics["priorities"])  # type: ignore[arg-type]
         return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    def write_priorities(self, samples: list[TaskSample], priorities: torch.Tensor) -> None:
+        """Each sampled sequence's start row gets its new priority (rows in batch order)."""
+        start = 0
+        for sample in samples:
+            rows = sample.batch.rows[:, 0]
+            chunk = priorities[start : start + len(rows)].numpy()
+            sample.replay.set_priorities(rows, chunk)
+            start += len(rows)
 
     def evaluate(self, log: Callable[[dict[str, float]], None] | None = None) -> None:
         if not self.config.eval_episodes:  # evaluation turned off

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from mtrl.world_models.heads import CONTINUOUS
-from mtrl.world_models.support import scalar_to_support
+from mtrl.world_models.support import scalar_to_support, support_to_scalar
 from mtrl.world_models.types import Actions, TaskGroups, UnrolledBatch
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ class Losses:
     moe_balance: torch.Tensor  # [] Switch balance loss over all tokens, mean over layers
     present: torch.Tensor  # [num_tasks] bool, task has at least one valid step
     balance_coef: float = 0.01  # the config's weight of moe_balance in ``total``
+    # [B] |predicted - target| value at each sequence's first step (no gradient): the
+    # replay priority of the sequence's start, as MuZero's prioritized replay uses.
+    priority: torch.Tensor | None = None
 
     def per_task(self, weights: dict[str, float] | None = None) -> torch.Tensor:
         """[num_tasks] weighted sum of the components (weights default to 1)."""
@@ -66,24 +69,36 @@ def compute_losses(model: WorldModel, batch: UnrolledBatch) -> Losses:
     seq = TaskGroups.of(tasks)
     obs_groups, act_groups = expand(seq, s), expand(seq, s - 1)
     h_obs, h_act, balance = run_transformer(model, batch, latent, commands, obs_groups, act_groups)
-    value_loss = cross_entropy(model.value(h_obs, obs_groups), batch.target_value, model)
+    value_logits = model.value(h_obs, obs_groups)
+    value_loss = cross_entropy(value_logits, batch.target_value, model)
     reward_loss = cross_entropy(model.reward(h_act, act_groups), batch.target_reward, model)
     predicted = model.next(h_act, act_groups).view(b, s - 1, -1)
     latent_loss = (predicted - target).square().mean(-1)
     logits, mean, log_std = model.pi(h_obs, obs_groups, commands, command_mask)
     policy_loss = policy_nll(model, batch, logits, mean, log_std, obs_groups)
     n, step_mask, next_mask = len(model.tasks), batch.mask, batch.mask[:, 1:]
+    w = batch.weight
     return Losses(
-        value=task_mean(value_loss.view(b, s), step_mask, tasks, n),
-        reward=task_mean(reward_loss.view(b, s - 1), next_mask, tasks, n),
-        policy=task_mean(policy_loss.view(b, s), step_mask, tasks, n),
-        latent=task_mean(latent_loss, next_mask, tasks, n),
+        value=task_mean(value_loss.view(b, s), step_mask, tasks, n, w),
+        reward=task_mean(reward_loss.view(b, s - 1), next_mask, tasks, n, w),
+        policy=task_mean(policy_loss.view(b, s), step_mask, tasks, n, w),
+        latent=task_mean(latent_loss, next_mask, tasks, n, w),
         moe_balance=balance,
         present=torch.zeros(n, dtype=torch.int64, device=tasks.device)
         .index_add_(0, tasks, step_mask.sum(1))
         .gt(0),
         balance_coef=model.cfg.balance_coef,
+        priority=first_step_value_error(value_logits.view(b, s, -1), batch.target_value, model),
     )
+
+
+@torch.no_grad()
+def first_step_value_error(
+    value_logits: torch.Tensor, target: torch.Tensor, model: WorldModel
+) -> torch.Tensor:
+    """[B] |V(o_0) - z_0| from value logits [B, S, 2S+1] and scalar targets [B, S]."""
+    predicted = support_to_scalar(value_logits[:, 0].float(), model.cfg.support_size)
+    return (predicted - target[:, 0].float()).abs()
 
 
 def expand(groups: TaskGroups, steps: int) -> TaskGroups:
@@ -153,10 +168,17 @@ def policy_nll(
 
 
 def task_mean(
-    loss: torch.Tensor, mask: torch.Tensor, tasks: torch.Tensor, num_tasks: int
+    loss: torch.Tensor,
+    mask: torch.Tensor,
+    tasks: torch.Tensor,
+    num_tasks: int,
+    row_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """[B, X] losses, [B, X] mask, [B] task ids -> [num_tasks] masked means (0 if no steps)."""
+    """[B, X] losses, [B, X] mask, [B] task ids -> [num_tasks] masked means (0 if no steps);
+    ``row_weight`` [B] scales each row's terms, not the step count (importance sampling)."""
     weights = mask.to(loss.dtype)
-    total = loss.new_zeros(num_tasks).index_add(0, tasks, (loss * weights).sum(1))
     count = loss.new_zeros(num_tasks).index_add(0, tasks, weights.sum(1))
+    if row_weight is not None:
+        weights = weights * row_weight.to(loss.dtype)[:, None]
+    total = loss.new_zeros(num_tasks).index_add(0, tasks, (loss * weights).sum(1))
     return total / count.clamp_min(1.0)

@@ -172,6 +172,9 @@ class UnrolledBatch:
     # the search's weights over them; None without continuous tasks.
     sampled_actions: torch.Tensor | None = None  # [B, S, K, Da] float32
     sampled_policy: torch.Tensor | None = None  # [B, S, K] float32, rows sum to 1
+    # Importance weights of prioritized replay (Schaul et al. 2016): each row's losses count
+    # this much in its task's mean; None weighs every row 1.
+    weight: torch.Tensor | None = None  # [B] float32
 
     @property
     def task_ids(self) -> torch.Tensor:

@@ -3,11 +3,13 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.replay import ReplayConfig
 from mtrl.agents.train import LocalTrainer, TrainConfig, train_local
 from mtrl.search import SearchConfig
 
@@ -81,3 +83,34 @@ def test_eval_every_zero_evaluates_at_the_end_and_no_episodes_none(
     assert len(result.evaluations) == expected
     if expected:
         assert result.evaluations[0]["env_steps"] == result.env_steps
+
+
+def test_prioritized_replay_writes_each_sequence_value_error(mtrl_cache) -> None:
+    """With priority_exponent > 0 a train step stores |V(o_0) - z_0|, computed before the
+    update, as the priority of every sampled sequence's start row."""
+    config = replace(TINY, replay=ReplayConfig(capacity=500, priority_exponent=0.6))
+    trainer = LocalTrainer(config)
+    try:
+        trainer.collector.collect(40, 1.0, trainer.active(), 0)
+        replays = {t: r for t, r in trainer.replays.items() if len(r)}
+        samples = trainer.learner.draw(replays, np.random.default_rng(3))
+        batch = trainer.learner.assemble(samples)
+        assert batch.weight is not None and float(batch.weight.max()) == 1.0
+        with torch.no_grad():
+            expected = trainer.model.losses(batch).priority
+        metrics = trainer.learner.train_step(batch)
+        assert torch.allclose(metrics["priorities"], expected)
+        trainer.write_priorities(samples, metrics["priorities"])
+        start = 0
+        for sample in samples:
+            rows = sample.batch.rows[:, 0]
+            written = sample.replay.priority[rows % sample.replay.config.capacity]
+            want = expected[start : start + len(rows)].numpy()
+            # A start row drawn twice keeps one of its values; all were computed alike.
+            assert np.allclose(np.sort(written), np.sort(np.maximum(want, 1e-6)), rtol=1e-5)
+            start += len(rows)
+        assert start == len(expected)
+        untouched = trainer.replays[0].priority[: len(trainer.replays[0])]
+        assert (untouched == 1.0).any()  # rows never sampled keep the initial priority
+    finally:
+        trainer.env.close()

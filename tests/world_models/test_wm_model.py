@@ -124,6 +124,37 @@ def test_absent_tasks_and_masked_steps_do_not_count(model: WorldModel, tasks: Ta
     torch.testing.assert_close(changed.value, losses.value)
 
 
+def test_importance_weights_scale_rows_and_priorities_are_value_errors(
+    model: WorldModel, tasks: TaskSet
+) -> None:
+    batch = random_batch(tasks, [0, 0, 2], steps=3)
+    plain = model.losses(batch)
+    ones = model.losses(dataclasses.replace(batch, weight=torch.ones(3)))
+    torch.testing.assert_close(ones.value, plain.value)
+    # Rows 0 and 1 are task 0's: weights (2, 0) make its mean twice row 0's share alone.
+    weighted = model.losses(dataclasses.replace(batch, weight=torch.tensor([2.0, 0.0, 1.0])))
+    only_first = model.losses(dataclasses.replace(batch, weight=torch.tensor([1.0, 0.0, 1.0])))
+    torch.testing.assert_close(weighted.value[0], 2 * only_first.value[0])
+    torch.testing.assert_close(weighted.value[2], plain.value[2])
+    with torch.no_grad():
+        pred = model.initial_inference(select_obs_step(batch, 0))
+    expected = (pred.value - batch.target_value[:, 0]).abs()
+    torch.testing.assert_close(plain.priority, expected, rtol=1e-4, atol=1e-4)
+
+
+def select_obs_step(batch, step: int):
+    """The observations at step ``step`` of every sequence, as a batch of B roots."""
+    obs = batch.obs
+    first = dataclasses.replace(
+        obs,
+        image=obs.image[:, step : step + 1],
+        vector=obs.vector[:, step : step + 1],
+        text=tuple(seq[step : step + 1] for seq in obs.text),
+        commands=tuple(seq[step : step + 1] for seq in obs.commands),
+    )
+    return first.flatten(1)
+
+
 def test_a_few_steps_reduce_the_loss(model: WorldModel, tasks: TaskSet) -> None:
     batch = random_batch(tasks, MIXED, steps=3)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
