@@ -134,6 +134,8 @@ class LocalTrainer:
             if config.eval_every and steps >= next_eval:  # 0: only at the end
                 self.evaluate(log)
                 next_eval += config.eval_every
+                if self.dps.all_solved:  # nothing left to collect or train
+                    break
             if config.checkpoint_every and steps >= next_checkpoint:
                 next_checkpoint += config.checkpoint_every
                 if steps:
@@ -146,7 +148,8 @@ class LocalTrainer:
                     metrics = self.train_step()
             if log and metrics and self.learner.updates % config.log_every == 0:
                 log({**metrics, "env_steps": float(self.collector.env_steps)})
-        self.evaluate(log)
+        if not self.evaluations or self.evaluations[-1]["env_steps"] != self.collector.env_steps:
+            self.evaluate(log)
         if config.run_dir:
             self.save()
         return TrainResult(

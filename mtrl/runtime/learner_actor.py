@@ -165,6 +165,7 @@ class LearnerActor:
     def train(self, updates: int, active: list[int]) -> dict[str, Any]:
         started = time.perf_counter()
         sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
         cosine = None
         for _ in range(updates):
             slices = self._batch_slices(active)
@@ -175,9 +176,11 @@ class LearnerActor:
             for key, value in metrics.items():
                 if isinstance(value, float):
                     sums[key] += value
+                    counts[key] += 1
                 elif key.endswith("/cosine"):
                     cosine = value.numpy()
-        scalars = {k: v / updates for k, v in sums.items()}
+        # Conflict metrics come every `metrics_every` updates: average each over its own count.
+        scalars = {k: v / counts[k] for k, v in sums.items()}
         load = self.model.expert_load()  # [layers, tasks, experts] since the last call
         self.model.reset_expert_load()
         return {

@@ -63,6 +63,10 @@ class WorldModelConfig:
     # std towards the spread of K weighted samples, which shrinks every round without it.
     # Sampled EfficientZero / UniZero's DMC configs use a policy-entropy weight for this.
     policy_entropy_coef: float = 0.0
+    # Entropy bonus of the discrete/text policy. Gumbel MuZero considers only the Gumbel-top-k
+    # actions by prior; one whose prior has vanished is never searched, so a reward found by
+    # exploration never reaches the policy target. A small bonus keeps such actions in reach.
+    discrete_entropy_coef: float = 0.0
     task_token_embedding: bool = True  # add a task embedding to every transformer token
 
     # Momentum (EMA) target encoder for the next-latent loss.

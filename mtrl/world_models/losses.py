@@ -152,7 +152,10 @@ def policy_nll(
 ) -> torch.Tensor:
     """[B * S] policy loss: CE for discrete/text rows, sampled-action NLL for continuous rows."""
     target = batch.target_policy.flatten(0, 1)
-    loss = -(target * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    loss = -(target * log_p).sum(-1)
+    if model.cfg.discrete_entropy_coef:  # masked logits are finite: p = 0 there, no NaN
+        loss = loss + model.cfg.discrete_entropy_coef * (log_p.exp() * log_p).sum(-1)
     if batch.sampled_actions is None or batch.sampled_policy is None:
         return loss
     actions = batch.sampled_actions.flatten(0, 1)[..., : mean.shape[-1]]  # [N, K, Da]

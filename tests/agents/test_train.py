@@ -114,3 +114,30 @@ def test_prioritized_replay_writes_each_sequence_value_error(mtrl_cache) -> None
         assert (untouched == 1.0).any()  # rows never sampled keep the initial priority
     finally:
         trainer.env.close()
+
+
+def test_run_ends_when_an_evaluation_solves_the_last_task(mtrl_cache) -> None:
+    """Once every task is solved nothing is left to collect or train: the loop ends at that
+    evaluation (it used to go on and fail to sample a batch from no active task)."""
+    config = replace(
+        TINY,
+        tasks=("classic/CartPole",),
+        env_steps=400,
+        eval_every=40,
+        targets=(("classic/CartPole", 1e9),),
+    )
+    trainer = LocalTrainer(config)
+    evaluate = trainer.evaluate
+
+    def evaluate_with_reachable_target(log=None) -> None:
+        if trainer.collector.env_steps >= 40:
+            trainer.dps.targets["classic/CartPole"] = 0.0  # this evaluation solves it
+        evaluate(log)
+
+    trainer.evaluate = evaluate_with_reachable_target  # type: ignore[method-assign]
+    try:
+        result = trainer.run()
+    finally:
+        trainer.env.close()
+    assert [e["env_steps"] for e in result.evaluations] == [0, 40]
+    assert result.updates > 0 and trainer.dps.all_solved
