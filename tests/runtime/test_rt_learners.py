@@ -55,10 +55,11 @@ class MeanOfBatches(Learner):
     """One learner whose per-task losses are the mean of the ranks' (its gradient is the mean
     of theirs): what two ranks with one batch each must reproduce."""
 
-    def losses(self, batches):
-        parts = [Learner.losses(self, batch) for batch in batches]
+    def _losses(self, batches):
+        parts = [Learner._losses(self, batch) for batch in batches]
         per_task = torch.stack([p[0] for p in parts]).mean(0)
-        return per_task, parts[0][1] | parts[1][1], parts[0][2]
+        priorities = torch.cat([p[3] for p in parts])
+        return per_task, parts[0][1] | parts[1][1], parts[0][2], priorities
 
 
 def rank_worker(rank: int, world: int, store: str, data: str, out: str) -> None:

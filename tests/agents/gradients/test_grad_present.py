@@ -33,7 +33,9 @@ def task_losses(model: nn.ModuleDict, x: torch.Tensor, y: torch.Tensor) -> torch
 def run(name: str, present: torch.Tensor | None, steps: int = 3):
     model = make_model()
     split = split_parameters(model, by_prefix("trunk."))
-    update = MultiTaskUpdate.from_config(split, TASKS, GradientConfig(aggregator=name))
+    update = MultiTaskUpdate.from_config(
+        split, TASKS, GradientConfig(aggregator=name, metrics_every=1)
+    )
     gen = torch.Generator().manual_seed(1)
     metrics = {}
     for _ in range(steps):
