@@ -143,7 +143,6 @@ class Learner:
         device_type = self.model.device.type
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.config.bf16):
             parts = self.model.losses(batch)
-        assert parts.priority is not None  # compute_losses always fills it
         per_task = parts.per_task(dict(self.config.loss_weights)).float()
         present = parts.present.float()
         share = parts.balance_coef * parts.moe_balance.float() / present.sum().clamp(min=1)

@@ -39,10 +39,10 @@ class Losses:
     latent: torch.Tensor  # [num_tasks]
     moe_balance: torch.Tensor  # [] Switch balance loss over all tokens, mean over layers
     present: torch.Tensor  # [num_tasks] bool, task has at least one valid step
-    balance_coef: float = 0.01  # the config's weight of moe_balance in ``total``
     # [B] |predicted - target| value at each sequence's first step (no gradient): the
     # replay priority of the sequence's start, as MuZero's prioritized replay uses.
-    priority: torch.Tensor | None = None
+    priority: torch.Tensor
+    balance_coef: float = 0.01  # the config's weight of moe_balance in ``total``
 
     def per_task(self, weights: dict[str, float] | None = None) -> torch.Tensor:
         """[num_tasks] weighted sum of the components (weights default to 1)."""
