@@ -3,28 +3,18 @@
 
 import dataclasses
 import importlib
-from pathlib import Path
 
 import pytest
+from launch_scripts import LAUNCH, SCRIPTS, config_class
 
 from mtrl.runtime import RunConfig, from_json, to_json
 from mtrl.runtime.launch import build_config, parse_args
-
-LAUNCH = Path(__file__).resolve().parents[2] / "launch"
-SCRIPTS = {
-    "tiny": "TinyConfig",
-    "atari26": "Atari26Config",
-    "atari8": "Atari8Config",
-    "dmc18": "Dmc18Config",
-    "text": "TextConfig",
-    "mixed": "MixedConfig",
-}
 
 
 @pytest.fixture
 def configs(monkeypatch) -> dict[str, type[RunConfig]]:
     monkeypatch.syspath_prepend(str(LAUNCH))  # as when run: the scripts import each other
-    return {name: getattr(importlib.import_module(name), cls) for name, cls in SCRIPTS.items()}
+    return {name: config_class(name) for name in SCRIPTS}
 
 
 def test_each_script_has_a_documented_frozen_config(configs) -> None:

@@ -1,31 +1,23 @@
 """Every big launch script runs end to end on a local Ray with a tiny budget and the tiny model:
 its task list (suite names included), topology and resources survive a real run."""
 
-import importlib
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from launch_scripts import LAUNCH, SCRIPTS, config_class
 
 from mtrl.agents.learner import LearnerConfig
 from mtrl.runtime import Resources, RunConfig, from_json, run, to_json
 from mtrl.search import SearchConfig
 
-LAUNCH = Path(__file__).resolve().parents[2] / "launch"
-SCRIPTS = {
-    "atari8": "Atari8Config",
-    "atari26": "Atari26Config",
-    "dmc18": "Dmc18Config",
-    "text": "TextConfig",
-    "mixed": "MixedConfig",
-}
+BIG_SCRIPTS = sorted(name for name in SCRIPTS if name != "tiny")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(SCRIPTS))
+@pytest.mark.parametrize("name", BIG_SCRIPTS)
 def test_script_config_runs(ray_local, monkeypatch, tmp_path, name: str) -> None:
     monkeypatch.syspath_prepend(str(LAUNCH))  # as when run: the scripts import each other
-    config = getattr(importlib.import_module(name), SCRIPTS[name])()
+    config = config_class(name)()
     small = replace(
         config,
         run_dir=str(tmp_path / name),

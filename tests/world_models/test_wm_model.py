@@ -246,6 +246,20 @@ def test_runs_under_bf16_autocast(model: WorldModel, tasks: TaskSet) -> None:
     assert torch.isfinite(step.value).all() and torch.isfinite(loss)
 
 
+def train_policy(tasks: TaskSet, batch, steps: int, **config) -> tuple[WorldModel, torch.Tensor]:
+    """A tiny model (seed 0, ``config`` changed) trained ``steps`` Adam steps on the policy
+    loss of ``batch`` alone; also its per-task policy losses before training."""
+    torch.manual_seed(0)
+    model = WorldModel(tasks, preset("tiny", **config))
+    before = model.losses(batch).policy.detach()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model.losses(batch).policy.sum().backward()
+        optimizer.step()
+    return model, before
+
+
 def test_policy_entropy_bonus_keeps_the_gaussian_wide(tasks: TaskSet) -> None:
     """Without the bonus the sampled-action NLL narrows the policy towards its K samples;
     with it the same updates leave a wider Gaussian. Discrete rows are not affected."""
@@ -253,14 +267,8 @@ def test_policy_entropy_bonus_keeps_the_gaussian_wide(tasks: TaskSet) -> None:
     obs = random_obs(tasks, [2, 3], seed=5)
     stds, discrete_losses = [], []
     for coef in (0.0, 1.0):
-        torch.manual_seed(0)
-        model = WorldModel(tasks, preset("tiny", policy_entropy_coef=coef))
-        discrete_losses.append(model.losses(batch).policy[5].item())
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-        for _ in range(15):
-            optimizer.zero_grad()
-            model.losses(batch).policy.sum().backward()
-            optimizer.step()
+        model, before = train_policy(tasks, batch, 15, policy_entropy_coef=coef)
+        discrete_losses.append(before[5].item())
         with torch.no_grad():
             stds.append(model.initial_inference(obs).log_std[:, :1].mean().item())
     assert discrete_losses[0] == discrete_losses[1]
@@ -278,14 +286,8 @@ def test_discrete_entropy_bonus_keeps_low_prior_actions_alive(tasks: TaskSet) ->
     obs = random_obs(tasks, [5], seed=6)
     smallest, gaussian_losses = [], []
     for coef in (0.0, 0.5):
-        torch.manual_seed(0)
-        model = WorldModel(tasks, preset("tiny", discrete_entropy_coef=coef))
-        gaussian_losses.append(model.losses(batch).policy[2].item())
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-        for _ in range(80):
-            optimizer.zero_grad()
-            model.losses(batch).policy.sum().backward()
-            optimizer.step()
+        model, before = train_policy(tasks, batch, 80, discrete_entropy_coef=coef)
+        gaussian_losses.append(before[2].item())
         with torch.no_grad():
             probs = model.initial_inference(obs).policy_logits.softmax(-1)
         legal = probs > 0
