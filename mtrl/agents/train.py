@@ -63,6 +63,7 @@ class TrainConfig:
     temperatures: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.75, 0.5), (1.0, 0.25))
     eval_every: int = 5_000  # env steps; 0 evaluates only at the end
     eval_episodes: int = 4  # per task; 0 turns evaluation off
+    eval_at_start: bool = True  # also evaluate the untrained model (env step 0)
     seed: int = 0
     run_dir: str = ""  # "" writes nothing
     checkpoint_every: int = 0  # env steps; 0: only at the end (with run_dir)
@@ -82,6 +83,8 @@ class TrainResult:
     updates: int
     evaluations: list[dict[str, Any]]  # {"env_steps", "updates", "returns": {task: mean}}
     train_returns: dict[str, list[float]]
+    # Every training episode in the order it ended: (seconds since start, task, return).
+    train_episodes: list[tuple[float, str, float]]
     last_metrics: dict[str, float]
     seconds: float
 
@@ -117,6 +120,7 @@ class LocalTrainer:
         self.evaluations: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self.train_returns: dict[str, list[float]] = {name: [] for name in self.tasks.names}
+        self.train_episodes: list[tuple[float, str, float]] = []
 
     def active(self) -> set[int]:
         return {self.tasks.index(name) for name in self.dps.active_tasks}
@@ -124,7 +128,8 @@ class LocalTrainer:
     def run(self, log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
         config, start = self.config, time.perf_counter()
         metrics: dict[str, float] = {}
-        next_eval = next_checkpoint = 0
+        next_checkpoint = 0
+        next_eval = 0 if config.eval_at_start else config.eval_every
         while (
             self.collector.env_steps < config.env_steps
             and not self.dps.all_solved
@@ -142,7 +147,7 @@ class LocalTrainer:
                     self.save()
             temperature = config.temperature(steps / config.env_steps)
             for end in self.collector.collect(1, temperature, self.active(), config.seed):
-                self.train_returns[self.tasks[end.task_id].id].append(end.episode_return)
+                self.record_episode(self.tasks[end.task_id].id, end.episode_return)
             if self.collector.env_steps >= config.warmup_env_steps:
                 for _ in range(config.updates_per_step):
                     metrics = self.train_step()
@@ -157,9 +162,14 @@ class LocalTrainer:
             self.learner.updates,
             self.evaluations,
             self.train_returns,
+            self.train_episodes,
             metrics,
             time.perf_counter() - start,
         )
+
+    def record_episode(self, task: str, episode_return: float) -> None:
+        self.train_returns[task].append(episode_return)
+        self.train_episodes.append((time.perf_counter() - self.started, task, episode_return))
 
     def train_step(self) -> dict[str, float]:
         replays = {t: self.replays[t] for t in self.active() if len(self.replays[t])}

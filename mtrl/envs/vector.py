@@ -118,7 +118,13 @@ class MultiTaskEnv:
         self._lengths[:] = 0
         return self._observe()
 
-    def step(self, actions: ActionBatch | Sequence[Action]) -> StepBatch:
+    def step(
+        self, actions: ActionBatch | Sequence[Action], rows: Sequence[int] | None = None
+    ) -> StepBatch:
+        """Step every row, or only ``rows`` (the others keep their state; their reward is 0).
+
+        ``actions`` always has one entry per row; entries of rows not stepped are ignored.
+        """
         if not self._steps:
             raise RuntimeError("MultiTaskEnv.step() before reset()")
         if not isinstance(actions, ActionBatch):
@@ -132,7 +138,7 @@ class MultiTaskEnv:
         final_obs: dict[int, Observation] = {}
         episodes: list[EpisodeEnd] = []
         failures: list[EnvFailure] = []
-        for row in range(self.num_envs):
+        for row in range(self.num_envs) if rows is None else rows:
             step = self._step_row(row, actions, failures)
             reward[row], terminated[row], truncated[row] = (
                 step.reward,
@@ -215,6 +221,14 @@ class MultiTaskEnv:
         self.recent_returns[task_id].append(end.episode_return)
         self._returns[row], self._lengths[row] = 0.0, 0
         return end
+
+    def observe(self, rows: Sequence[int]) -> ObsBatch:
+        """The current observations of ``rows`` only, as a batch in that order."""
+        if not self._steps:
+            raise RuntimeError("MultiTaskEnv.observe() before reset()")
+        return stack_observations(
+            self.tasks, [int(self.task_ids[r]) for r in rows], [self._steps[r] for r in rows]
+        )
 
     def _observe(self) -> ObsBatch:
         return stack_observations(self.tasks, self.task_ids.tolist(), self._steps)

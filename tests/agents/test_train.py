@@ -72,17 +72,33 @@ def test_targets_override_is_checked(mtrl_cache) -> None:
         LocalTrainer(replace(TINY, targets=(("atari/Pong", 1.0),)))
 
 
-@pytest.mark.parametrize(("every", "episodes", "expected"), [(0, 1, 1), (1000, 0, 0)])
-def test_eval_every_zero_evaluates_at_the_end_and_no_episodes_none(
-    mtrl_cache, every: int, episodes: int, expected: int
+@pytest.mark.parametrize(
+    ("every", "episodes", "at_start", "expected"),
+    [(0, 1, True, [12]), (1000, 0, True, []), (8, 1, False, [8, 12]), (8, 1, True, [0, 8, 12])],
+)
+def test_evaluation_schedule(
+    mtrl_cache, every: int, episodes: int, at_start: bool, expected: list[int]
 ) -> None:
+    """eval_every 0: only at the end; no episodes: never; eval_at_start: also at step 0."""
     config = replace(
-        TINY, tasks=("classic/CartPole",), env_steps=12, warmup_env_steps=6, eval_every=every
+        TINY,
+        tasks=("classic/CartPole",),
+        envs_per_task=2,
+        env_steps=12,
+        warmup_env_steps=6,
+        eval_every=every,
+        eval_at_start=at_start,
     )
     result = train_local(replace(config, eval_episodes=episodes))
-    assert len(result.evaluations) == expected
-    if expected:
-        assert result.evaluations[0]["env_steps"] == result.env_steps
+    assert [e["env_steps"] for e in result.evaluations] == expected
+
+
+def test_training_episodes_are_recorded_in_order_with_their_time(mtrl_cache) -> None:
+    config = replace(TINY, tasks=("classic/CartPole",), env_steps=200, eval_episodes=0)
+    result = train_local(config)
+    assert [r for _, _, r in result.train_episodes] == result.train_returns["classic/CartPole"]
+    seconds = [s for s, _, _ in result.train_episodes]
+    assert len(seconds) > 2 and seconds == sorted(seconds) and seconds[0] > 0
 
 
 def test_prioritized_replay_writes_each_sequence_value_error(mtrl_cache) -> None:

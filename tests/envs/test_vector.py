@@ -90,6 +90,22 @@ def test_auto_reset_reports_episode_and_final_observation() -> None:
     assert list(env.recent_returns[0]) == [3.0, 6.0]
 
 
+def test_stepping_some_rows_leaves_the_others_as_they_were() -> None:
+    make, _ = factory()
+    env = MultiTaskEnv(TaskSet((TEXT_SPEC,)), envs_per_task=3, factory=make)
+    env.reset()
+    batch = env.step([1, 2, 3], rows=[0, 2])
+    assert batch.reward.tolist() == [1.0, 0.0, 3.0]  # row 1 did not step
+    assert batch.obs.text == ("room 1", "room 0", "room 1")
+    observed = env.observe([2, 1])
+    assert observed.text == ("room 1", "room 0") and observed.task_ids.tolist() == [0, 0]
+    for _ in range(2):
+        batch = env.step([0, 1, 0], rows=[1])
+    assert env.observe([1]).text == ("room 2",) and env.observe([0]).text == ("room 1",)
+    with pytest.raises(RuntimeError, match="before reset"):
+        MultiTaskEnv(TaskSet((TEXT_SPEC,)), factory=make).observe([0])
+
+
 def test_crashed_env_is_recreated_and_reported_not_fatal() -> None:
     make, created = factory(crash_at=2)
     tasks = TaskSet((TEXT_SPEC, get_task("classic/CartPole")))
