@@ -135,7 +135,7 @@ def plot(runs: dict[str, dict], path: Path) -> None:
             ax.axhline(THRESHOLDS[task], color="grey", linestyle="--", linewidth=1)
         ax.set_title(task)
         ax.set_xlabel("wall time (min)")
-        ax.set_ylabel("evaluation return")
+        ax.set_ylabel("episode return")
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -160,7 +160,7 @@ def main() -> None:
         "--priority", type=float, default=0.0, help="prioritized replay exponent (0: uniform)"
     )
     parser.add_argument(
-        "--dps", action="store_true", help="thresholds as DPS targets (solved tasks stop training)"
+        "--dps", action="store_true", help="thresholds as DPS targets (solved: not collected)"
     )
     parser.add_argument("--mean-candidate", action="store_true", help="policy mean as sample 0")
     parser.add_argument("--updates-per-step", type=int, default=1)

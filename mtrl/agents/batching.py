@@ -25,6 +25,22 @@ class TaskSample:
     batch: SequenceBatch
 
 
+def start_row_priorities(
+    samples: list[TaskSample], priorities: torch.Tensor
+) -> list[tuple[TaskSample, np.ndarray, np.ndarray]]:
+    """Per sample: its sequences' start rows and their new priorities (``priorities`` [B] in
+    the batch's row order, which ``assemble`` lays out sample by sample)."""
+    out, start = [], 0
+    values = priorities.detach().float().cpu().numpy()
+    for sample in samples:
+        rows = sample.batch.rows[:, 0]
+        out.append((sample, rows, values[start : start + len(rows)]))
+        start += len(rows)
+    if start != len(values):
+        raise ValueError(f"{len(values)} priorities for {start} sampled sequences")
+    return out
+
+
 def _rows_of(samples: list[TaskSample], modality: Modality, tasks: TaskSet) -> list[int]:
     rows, start = [], 0
     for sample in samples:

@@ -2,8 +2,9 @@
 
 The world model's ``dps`` module knows *what* trains at each stage; this controller decides
 *when* to switch. A task counts as solved once an evaluation return reaches its target return
-(``TaskSpec.target_score`` unless overridden). Solved tasks leave collection and training at
-once. The stage advances (at most to the last one) when the first stage has run for
+(``TaskSpec.target_score`` unless overridden). Solved tasks leave collection at once; they leave
+training at once too (ScaleZero's rule) or, with ``train_solved_until_switch``, at the next
+stage switch. The stage advances (at most to the last one) when the first stage has run for
 ``min_updates_first_stage`` updates (later stages: any time) and either
 ``solved_per_switch`` tasks were solved since the last switch or the stage has run for
 ``max_updates_per_stage`` updates. All state is plain numbers and strings (checkpoint-safe).
@@ -23,6 +24,11 @@ class DpsSchedule:
     min_updates_first_stage: int = 10_000
     solved_per_switch: int = 2
     max_updates_per_stage: int = 50_000
+    # A task solved in a stage keeps training from its replay (no new collection) until the
+    # next switch freezes the parameters it was solved with. Without it, a task solved in
+    # stage 0 forgets while the others keep training the shared backbone: CartPole went from
+    # 500 to ~10 within minutes (bench/learning.md, "DPS and solved tasks").
+    train_solved_until_switch: bool = True
 
     def __post_init__(self) -> None:
         for name in ("num_stages", "solved_per_switch", "max_updates_per_stage"):
@@ -54,6 +60,17 @@ class DpsController:
     def active_tasks(self) -> tuple[str, ...]:
         """Tasks still collected and trained, in the run's order."""
         return tuple(task for task in self.task_ids if task not in self.solved)
+
+    @property
+    def training_tasks(self) -> tuple[str, ...]:
+        """Tasks the learner trains on: the active ones, and (``train_solved_until_switch``)
+        the ones solved since the last stage switch."""
+        keep = self.schedule.train_solved_until_switch
+        return tuple(
+            task
+            for task in self.task_ids
+            if task not in self.solved or (keep and self.solved[task] >= self.stage_start_update)
+        )
 
     @property
     def all_solved(self) -> bool:

@@ -260,7 +260,10 @@ class TaskReplay:
         alpha = self.config.priority_exponent
         if alpha == 0.0:
             return rng.choice(candidates, batch_size), np.ones(batch_size, dtype=np.float32)
-        probs = self.priority[candidates % self.config.capacity].astype(np.float64) ** alpha
+        stored = self.priority[candidates % self.config.capacity].astype(np.float64)
+        # Rows stored without a priority (a uniform run's replay, restored): like new rows.
+        stored[stored <= 0] = max(float(stored.max()), 1.0)
+        probs = stored**alpha
         probs /= probs.sum()
         picks = rng.choice(candidates.size, batch_size, p=probs)
         weight = (candidates.size * probs[picks]) ** -self.config.priority_correction

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mtrl.agents.acting import ActingConfig, BatchedActor
-from mtrl.agents.batching import TaskSample
+from mtrl.agents.batching import TaskSample, start_row_priorities
 from mtrl.agents.collect import Collector
 from mtrl.agents.dps_controller import DpsController, DpsSchedule
 from mtrl.agents.evaluate import evaluate, mean_returns
@@ -123,7 +123,12 @@ class LocalTrainer:
         self.train_episodes: list[tuple[float, str, float]] = []
 
     def active(self) -> set[int]:
+        """Tasks still collected."""
         return {self.tasks.index(name) for name in self.dps.active_tasks}
+
+    def training(self) -> set[int]:
+        """Tasks the learner still trains on (solved ones may stay until the stage switch)."""
+        return {self.tasks.index(name) for name in self.dps.training_tasks}
 
     def run(self, log: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
         config, start = self.config, time.perf_counter()
@@ -172,7 +177,7 @@ class LocalTrainer:
         self.train_episodes.append((time.perf_counter() - self.started, task, episode_return))
 
     def train_step(self) -> dict[str, float]:
-        replays = {t: self.replays[t] for t in self.active() if len(self.replays[t])}
+        replays = {t: self.replays[t] for t in self.training() if len(self.replays[t])}
         samples = self.learner.draw(replays, self.rng)
         metrics = self.learner.train_step(self.learner.assemble(samples, actor=self.actor))
         if self.config.replay.priority_exponent:
@@ -181,12 +186,8 @@ class LocalTrainer:
 
     def write_priorities(self, samples: list[TaskSample], priorities: torch.Tensor) -> None:
         """Each sampled sequence's start row gets its new priority (rows in batch order)."""
-        start = 0
-        for sample in samples:
-            rows = sample.batch.rows[:, 0]
-            chunk = priorities[start : start + len(rows)].numpy()
-            sample.replay.set_priorities(rows, chunk)
-            start += len(rows)
+        for sample, rows, values in start_row_priorities(samples, priorities):
+            sample.replay.set_priorities(rows, values)
 
     def evaluate(self, log: Callable[[dict[str, float]], None] | None = None) -> None:
         if not self.config.eval_episodes:  # evaluation turned off

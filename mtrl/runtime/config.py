@@ -110,11 +110,6 @@ class RunConfig:
             values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
             raise ValueError(f"bad config value(s): {values}")
         self._check_learners()
-        if self.replay.priority_exponent:
-            raise ValueError(
-                "replay.priority_exponent > 0 (prioritized replay) is supported by train_local "
-                "only: the Ray runtime's replay shards sample uniformly (set it to 0)"
-            )
 
     def _check_learners(self) -> None:
         count, batch = self.num_learners, self.learner.batch_size

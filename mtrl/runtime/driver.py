@@ -235,6 +235,9 @@ class Driver:
     def _active(self) -> list[int]:
         return [self.tasks.index(name) for name in self.dps.active_tasks]
 
+    def _training(self) -> list[int]:
+        return [self.tasks.index(name) for name in self.dps.training_tasks]
+
     def _collect(self, index: int) -> Any:
         config = self.config
         temperature = config.temperature(self.env_steps / config.env_steps)
@@ -262,7 +265,7 @@ class Driver:
         if self.updates + updates - self.acked > self.config.max_weight_lag:
             ray.get(self.acks)  # bounded staleness: the servers catch up first
             self.acked = self.version
-        return self.actors.learner.train(updates, self._active())
+        return self.actors.learner.train(updates, self._training())
 
     def _trained(self, result: dict[str, Any], rates: _Rates) -> None:
         self.updates = int(result["updates"])

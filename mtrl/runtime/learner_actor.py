@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 
 from mtrl.agents.acting import BatchedActor
+from mtrl.agents.batching import TaskSample, start_row_priorities
 from mtrl.agents.gradients import all_reduce_mean
 from mtrl.agents.learner import Learner
 from mtrl.agents.replay import batch_sizes
@@ -130,6 +131,16 @@ class LearnerActor:
                 slices = self._slices(target)
             rounds += 1
 
+    def _send_priorities(self, samples: list[TaskSample], priorities: torch.Tensor) -> None:
+        """The sampled start rows' new priorities to their shards (not awaited: Ray runs one
+        caller's calls to an actor in order, so the shard has them before its next sample
+        after the prefetched one)."""
+        per_shard: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        for sample, rows, values in start_row_priorities(samples, priorities):
+            per_shard[self.shard_of[sample.task_id]][sample.task_id] = (rows, values)
+        for shard, updates in per_shard.items():
+            self.shards[shard].set_priorities.remote(updates)
+
     # ---- the process group of several ranks ----
 
     def open_store(self) -> tuple[str, int]:
@@ -169,10 +180,13 @@ class LearnerActor:
         cosine = None
         for _ in range(updates):
             slices = self._batch_slices(active)
-            batch = self.learner.sample(slices, self.rng, actor=self.actor)  # type: ignore[arg-type]
+            samples = self.learner.draw(slices, self.rng)  # type: ignore[arg-type]
+            batch = self.learner.assemble(samples, actor=self.actor)
             if self.world > 1:  # the same torch random numbers on every rank (PCGrad's order)
                 torch.manual_seed(self.config.seed * 1_000_003 + self.learner.updates)
             metrics = self.learner.train_step(batch)
+            if self.config.replay.priority_exponent:
+                self._send_priorities(samples, metrics["priorities"])  # type: ignore[arg-type]
             for key, value in metrics.items():
                 if isinstance(value, float):
                     sums[key] += value

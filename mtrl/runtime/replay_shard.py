@@ -132,6 +132,11 @@ class ReplayShard:
             if _sampleable(self.replays[t])
         }
 
+    def set_priorities(self, updates: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Per task: new priorities of absolute start rows (rows overwritten since are skipped)."""
+        for task, (rows, priorities) in updates.items():
+            self.replays[task].set_priorities(rows, priorities)
+
     def snapshot(self, max_rows: int) -> dict[str, dict[str, Any]]:
         return {r.spec.id: replay_snapshot(r, max_rows) for r in self.replays.values()}
 

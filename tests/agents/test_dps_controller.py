@@ -1,4 +1,5 @@
 import io
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,13 +14,26 @@ SCHEDULE = DpsSchedule(
 
 
 def test_solved_tasks_leave_training_at_once() -> None:
-    dps = DpsController(TASKS, TARGETS, SCHEDULE)
+    at_once = replace(SCHEDULE, train_solved_until_switch=False)
+    dps = DpsController(TASKS, TARGETS, at_once)
     assert not dps.report_evaluation("a", 9.9, update=5)
     assert dps.report_evaluation("a", 10.0, update=6)
     assert not dps.report_evaluation("a", 50.0, update=7)  # already solved
     assert not dps.report_evaluation("d", 1e9, update=7)  # no target: never solved
-    assert dps.active_tasks == ("b", "c", "d")
+    assert dps.active_tasks == dps.training_tasks == ("b", "c", "d")
     assert dps.best_return["a"] == 50.0
+
+
+def test_solved_tasks_leave_collection_at_once_and_training_at_the_next_switch() -> None:
+    dps = DpsController(TASKS, TARGETS, SCHEDULE)
+    dps.report_evaluation("a", 10.0, update=6)
+    assert dps.active_tasks == ("b", "c", "d")  # no more collection
+    assert dps.training_tasks == TASKS  # still trained: the backbone it relies on still moves
+    assert dps.maybe_advance(1000) and dps.stage == 1  # the backbone freezes
+    assert dps.training_tasks == ("b", "c", "d")
+    dps.report_evaluation("b", 10.0, update=1001)  # solved in stage 1: trains until stage 2
+    assert dps.training_tasks == ("b", "c", "d") and dps.active_tasks == ("c", "d")
+    assert dps.maybe_advance(2001) and dps.training_tasks == ("c", "d")
 
 
 def test_no_switch_before_the_minimum_then_switch_on_enough_solved() -> None:

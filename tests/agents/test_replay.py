@@ -97,6 +97,20 @@ def test_priorities_skew_sampling_and_give_importance_weights() -> None:
     assert batch.weight[batch.rows[:, 0] == 4].max() < batch.weight.max()
 
 
+def test_rows_without_a_priority_are_sampled_like_new_rows() -> None:
+    """A replay restored from a uniform run holds zero priorities: sampling by priority must
+    treat those rows as new (the max priority), not skip them or divide by zero."""
+    config = ReplayConfig(capacity=64, unroll_steps=1, priority_exponent=1.0)
+    replay = TaskReplay(get_task("classic/CartPole"), config)
+    rows = np.array(fill_episode(replay, env=0, length=10, terminated=True))
+    replay.priority[:] = 0.0
+    replay.set_priorities(rows[:2], np.array([3.0, 0.5]))
+    batch = replay.sample(4000, np.random.default_rng(5))
+    shares = np.array([np.mean(batch.rows[:, 0] == row) for row in rows[:9]])
+    assert shares[1] < 0.04  # 0.5 / 27.5 (10 rows: 3, 0.5 and eight at the max)
+    assert np.all((shares[2:] > 0.09) & (shares[2:] < 0.16))  # 3 / 27.5: the max priority
+
+
 def test_continuous_tasks_store_sampled_actions() -> None:
     replay = TaskReplay(get_task("dmc/cartpole-swingup"), CONFIG)
     samples = np.linspace(-1, 1, 8, dtype=np.float32)[:, None]

@@ -157,3 +157,23 @@ def test_run_ends_when_an_evaluation_solves_the_last_task(mtrl_cache) -> None:
         trainer.env.close()
     assert [e["env_steps"] for e in result.evaluations] == [0, 40]
     assert result.updates > 0 and trainer.dps.all_solved
+
+
+def test_a_solved_task_is_trained_but_not_collected_until_the_stage_switch(mtrl_cache) -> None:
+    config = replace(TINY, tasks=("classic/CartPole", "classic/Acrobot"), env_steps=60)
+    trainer = LocalTrainer(config)
+    try:
+        trainer.collector.collect(20, 1.0, trainer.active(), 0)
+        trainer.dps.report_evaluation("classic/CartPole", 1e9, update=0)
+        stored = len(trainer.replays[0])
+        trainer.collector.collect(5, 1.0, trainer.active(), 0)
+        assert len(trainer.replays[0]) == stored and len(trainer.replays[1]) > stored
+        drawn: list[set[int]] = []
+        draw = trainer.learner.draw
+        trainer.learner.draw = lambda replays, rng: drawn.append(set(replays)) or draw(replays, rng)
+        trainer.train_step()
+        trainer.dps.maybe_advance(10**9)  # past every minimum: the stage switches
+        trainer.train_step()
+        assert drawn == [{0, 1}, {1}]
+    finally:
+        trainer.env.close()

@@ -44,8 +44,7 @@ def test_overrides_parse_by_type_and_reject_unknown_keys() -> None:
         apply_overrides(config, ["learner=1"])
     overrides = apply_overrides(config, ['model_overrides=[["support_size", 20]]'])
     assert overrides.model_overrides == (("support_size", 20),)
-    with pytest.raises(ValueError, match=r"\(prioritized replay\) is supported by train_local"):
-        apply_overrides(config, ["replay.priority_exponent=0.6"])
+    assert apply_overrides(config, ["replay.priority_exponent=0.6"]).replay.priority_exponent == 0.6
 
 
 def test_config_json_round_trip() -> None:

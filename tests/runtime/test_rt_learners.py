@@ -13,12 +13,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from mtrl.agents.acting import ActingConfig, BatchedActor
+from mtrl.agents.batching import start_row_priorities
 from mtrl.agents.collect import Collector
 from mtrl.agents.gradients import GradientConfig, all_reduce_mean
 from mtrl.agents.learner import Learner, LearnerConfig
 from mtrl.agents.replay import ReplayConfig, TaskReplay
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.runtime import Driver, Resources, RunConfig, apply_overrides
+from mtrl.runtime.learner_actor import LearnerActor
 from mtrl.runtime.learner_group import LearnerGroup, PlacementError, reserve_learners
 from mtrl.runtime.replay_shard import ReplayShard, replay_snapshot
 from mtrl.search import SearchConfig
@@ -156,6 +158,33 @@ def test_learner_ranks_keep_identical_weights(ray_local, collected, tmp_path) ->
     assert placement is not None and ray.util.placement_group_table(placement)["state"] == (
         "REMOVED"
     )
+
+
+def test_the_learner_sends_each_update_priorities_to_the_shard(ray_local, collected, tmp_path):
+    """Prioritized replay across actors: the shard samples by priority (rows from a uniform
+    run count as new), and after an update it holds the learner's |V(o_0) - z_0| for the
+    start rows of the sequences it trained on."""
+    tasks, replays = collected
+    prioritized = replace(REPLAY, priority_exponent=0.6)
+    config = run_config(tmp_path, replay=prioritized, num_learners=1)
+    shard = ray.remote(ReplayShard).remote(tasks, [0, 1], prioritized, config.run_dir)
+    ray.get(shard.restore.remote({r.spec.id: replay_snapshot(r, 1_000) for r in replays.values()}))
+    learner = LearnerActor(tasks, preset("tiny"), config, [shard], {0: 0, 1: 0})
+    sent: list = []
+    send = learner._send_priorities
+
+    def record(samples, priorities) -> None:
+        sent.append(start_row_priorities(samples, priorities))
+        send(samples, priorities)
+
+    learner._send_priorities = record  # type: ignore[method-assign]
+    learner.train(2, [0, 1])
+    assert len(sent) == 2 and {s.task_id for s, _, _ in sent[-1]} == {0, 1}
+    snapshot = ray.get(shard.snapshot.remote(1_000))  # after the sends: one caller, in order
+    for sample, rows, values in sent[-1]:
+        stored = snapshot[tasks[sample.task_id].id]["priority"].numpy()
+        last = {row: value for row, value in zip(rows, values, strict=True)}  # repeats: last
+        assert all(stored[row] == np.float32(max(v, 1e-6)) for row, v in last.items())
 
 
 def test_bad_learner_settings_name_the_key() -> None:
