@@ -67,9 +67,10 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
         # of the budget; the curves come from the training episodes anyway.
         eval_at_start=args.eval_at_start,
         # The thresholds are what the report measures against. As DPS targets (--dps) a task
-        # that reaches one leaves training while DPS stage 0 still trains the shared backbone,
-        # and its return then falls (CartPole: 500 -> ~10 within 8 minutes, bench/learning.md);
-        # by default no task is ever "solved", so every task trains for the whole run.
+        # that reaches one stops being collected (and, with DpsSchedule's default, trains from
+        # its replay until the next stage switch; session 4, when it left training at once,
+        # measured CartPole falling 500 -> ~10 within 8 minutes, bench/learning.md). By default
+        # no task is ever "solved", so every task is collected and trained for the whole run.
         targets=tuple(
             (t, THRESHOLDS[t] if args.dps else math.inf) for t in tasks if t in THRESHOLDS
         ),
