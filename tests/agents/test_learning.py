@@ -112,6 +112,32 @@ def test_bad_learner_config() -> None:
         LearnerConfig(batch_policy="greedy")
 
 
+def test_by_need_follows_each_tasks_loss_within_bounds(setup) -> None:
+    env, model, replays, _, _ = setup
+    learner = Learner(model, env.tasks, LearnerConfig(batch_size=30, batch_policy="by_need"), K)
+    assert learner.need_weights([0, 1, 2]) == {0: 1.0, 1: 1.0, 2: 1.0}  # nothing seen: equal
+    metrics = learner.train_step(learner.sample(replays, np.random.default_rng(0)))
+    losses = [metrics[f"loss/task/{name}"] for name in env.tasks.names]
+    weights = learner.need_weights([0, 1, 2])
+    for t in range(3):  # the first update sets the EMA: weight = loss / mean loss, bounded
+        assert weights[t] == pytest.approx(min(max(losses[t] / np.mean(losses), 0.5), 2.0))
+    assert len(set(weights.values())) == 3  # the three tasks' losses differ
+    sizes = [s.batch.rows.shape[0] for s in learner.draw(replays, np.random.default_rng(1))]
+    order = np.argsort([weights[t] for t in range(3)])
+    assert sizes[order[0]] < sizes[order[2]] and sum(sizes) == 30
+    # An explicit need overrides the learner's own; a task never trained counts as average.
+    picked = learner.draw(replays, np.random.default_rng(1), need={0: 1.0, 1: 1.0, 2: 4.0})
+    assert [s.batch.rows.shape[0] for s in picked] == [5, 5, 20]
+    learner.loss_ema[2] = float("nan")
+    assert learner.need_weights([0, 1, 2])[2] == pytest.approx(1.0)
+    buffer = io.BytesIO()
+    torch.save(learner.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = Learner(model, env.tasks, LearnerConfig(batch_size=30, batch_policy="by_need"), K)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    assert fresh.need_weights([0, 1, 2]) == learner.need_weights([0, 1, 2])
+
+
 @pytest.mark.parametrize("aggregator", ["famo", "pcgrad"])
 def test_other_aggregators_with_a_task_absent_from_the_batch(setup, aggregator: str) -> None:
     env, model, replays, _, _ = setup

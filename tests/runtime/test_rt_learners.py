@@ -187,6 +187,33 @@ def test_the_learner_sends_each_update_priorities_to_the_shard(ray_local, collec
         assert all(stored[row] == np.float32(max(v, 1e-6)) for row, v in last.items())
 
 
+def test_by_need_shares_of_the_shard_requests(ray_local, collected, tmp_path) -> None:
+    """With ``batch_policy="by_need"`` the learner asks each shard for per-task counts that
+    follow the learner's per-task loss EMA (the same rule as ``Learner.need_weights``)."""
+    tasks, replays = collected
+    learner_config = LearnerConfig(batch_size=12, lr=1e-3, batch_policy="by_need")
+    config = run_config(tmp_path, learner=learner_config, num_learners=1)
+    shard = ray.remote(ReplayShard).remote(tasks, [0, 1], REPLAY, config.run_dir)
+    ray.get(shard.restore.remote({r.spec.id: replay_snapshot(r, 1_000) for r in replays.values()}))
+    learner = LearnerActor(tasks, preset("tiny"), config, [shard], {0: 0, 1: 0})
+    requests: list[dict] = []
+
+    class Recording:
+        class sample:  # mimics the actor method: sample.remote(request, seed)
+            @staticmethod
+            def remote(request: dict, seed: int):
+                requests.append(dict(request))
+                return shard.sample.remote(request, seed)
+
+    learner.shards = [Recording()]  # type: ignore[list-item]
+    learner.train(1, [0, 1])  # requests this update's batch and prefetches the next one
+    assert requests == [{0: 6, 1: 6}] * 2  # no loss seen yet: equal shares
+    learner.learner.loss_ema[:] = torch.tensor([3.0, 1.0])  # CartPole's loss 3x Pendulum's
+    learner.train(1, [0, 1])  # trains on the prefetched batch, requests the next
+    assert requests[-1] == {0: 9, 1: 3}  # weights 1.5 and 0.5 of the mean loss
+    ray.kill(shard)
+
+
 def test_bad_learner_settings_name_the_key() -> None:
     with pytest.raises(ValueError, match="num_learners must be >= 1, got 0"):
         RunConfig(num_learners=0)

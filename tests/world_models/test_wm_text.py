@@ -54,21 +54,22 @@ def test_minilm_option_is_frozen_cached_and_outside_the_state(tasks: TaskSet) ->
 
 
 def test_observation_sections_follow_the_text_envs_layout() -> None:
-    obs = format_observation("Taken.", "-= Kitchen =-\nA stove.", "You are carrying: some milk.")
+    obs = format_observation("Taken.", "-= Kitchen =-\nA stove.", "You carry: some milk.", 7.0)
     assert split_sections(obs) == (
         "Taken.",
         " -= Kitchen =-\nA stove.",
-        " You are carrying: some milk.",
+        " You carry: some milk.",
+        " 7",
     )
-    assert split_sections("put milk on stove") == ("put milk on stove", "", "")
+    assert split_sections("put milk on stove") == ("put milk on stove", "", "", "")
     # Sections are found in order: without "Location:", everything is the first section.
-    assert split_sections("a\n\nInventory: b") == ("a\n\nInventory: b", "", "")
+    assert split_sections("a\n\nInventory: b") == ("a\n\nInventory: b", "", "", "")
 
 
 def test_an_inventory_change_is_not_averaged_away_by_the_room() -> None:
     room = "-= Kitchen =-\n" + "You see a counter, a kitchen island and a stove. " * 10
-    before = format_observation("You go north.", room, "You are carrying: an old key.")
-    after = format_observation("You go north.", room, "You are carrying: some milk, an old key.")
+    before = format_observation("You go north.", room, "You are carrying: an old key.", 5)
+    after = format_observation("You go north.", room, "You are carrying: some milk, an old key.", 5)
     torch.manual_seed(0)
     encoder = HashedTextEncoder(8192, 16, 8)
     sections = len(split_sections(before))
