@@ -109,20 +109,23 @@ def training_curve(record: dict, task: str, window: int = 10) -> tuple[list, lis
 
 def plot(runs: dict[str, dict], path: Path) -> None:
     """Per task: training returns (lines, 10-episode means, with exploration) and the
-    evaluations (markers, temperature 0) against wall time, multi-task vs single-task."""
+    evaluations (markers, temperature 0) against wall time. Labels starting with "multi" are
+    multi-task runs (e.g. one per seed); any other label is a single-task run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = runs["multi"]["tasks"]
+    multi = [label for label in runs if label.startswith("multi")]
+    tasks = runs[multi[0]]["tasks"]
+    colors = {label: f"C{i}" for i, label in enumerate(multi)}
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6))
     for ax, task in zip(np.atleast_1d(axes), tasks, strict=True):
         for label, record in runs.items():
             if task not in record["tasks"]:
                 continue
-            name = "multi-task" if label == "multi" else "single-task"
-            color = "C0" if label == "multi" else "C1"
+            name = label.replace("multi", "multi-task") if label in colors else "single-task"
+            color = colors.get(label, "C7")
             ax.plot(*training_curve(record, task), color=color, alpha=0.6, label=f"{name} train")
             minutes = [e["seconds"] / 60 for e in record["evaluations"]]
             ax.plot(
@@ -141,6 +144,19 @@ def plot(runs: dict[str, dict], path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def load_runs(pairs: list[str]) -> dict[str, dict]:
+    runs = {}
+    for pair in pairs:
+        label, sep, path = pair.rpartition("=")
+        if not sep or not label:
+            raise SystemExit(f"--plot-only takes LABEL=RUNS_JSON, got {pair!r}")
+        records = json.loads(Path(path).read_text())
+        runs[label] = (
+            records["multi"] if label.startswith("multi") else next(iter(records.values()))
+        )
+    return runs
 
 
 def main() -> None:
@@ -179,10 +195,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/learning")
+    parser.add_argument(
+        "--plot-only",
+        nargs="+",
+        metavar="LABEL=RUNS_JSON",
+        help="only plot earlier runs into --out/curves.png: 'multi seed 0=a/runs.json' takes "
+        "the multi-task run of a/runs.json, 'classic/CartPole=b/runs.json' its first run",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        plot(load_runs(args.plot_only), out / "curves.png")
+        return
+    torch.set_num_threads(args.threads)
     runs = {"multi": run(tuple(args.tasks), args)}
     if args.single:
         for task in args.tasks:

@@ -121,9 +121,7 @@ def _tiny() -> WorldModelConfig:
         image_channels=(8, 16),
         image_grid=4,
         vector_hidden=32,
-        # 1 << 10 buckets hashed 30 % of tw-simple-dense's ~870 words and bigrams onto another
-        # one's bucket; 1 << 13 leaves ~5 % (a 1 MB table).
-        text_buckets=1 << 13,
+        text_buckets=1 << 10,
         text_hidden=32,
         head_hidden=32,
         support_size=10,

