@@ -141,7 +141,7 @@ def plot(runs: dict[str, dict], path: Path) -> None:
         ax.set_title(task)
         ax.set_xlabel("wall time (min)")
         ax.set_ylabel("episode return")
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
