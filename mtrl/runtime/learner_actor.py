@@ -181,7 +181,10 @@ class LearnerActor:
         cosine = None
         for _ in range(updates):
             slices = self._batch_slices(active)
-            samples = self.learner.draw(slices, self.rng)  # type: ignore[arg-type]
+            # Draw what was asked of the shards: by_need's weights may have moved since the
+            # request (it was prefetched one update ahead).
+            asked = {t: float(piece.batch.rows.shape[0]) for t, piece in slices.items()}
+            samples = self.learner.draw(slices, self.rng, need=asked)  # type: ignore[arg-type]
             batch = self.learner.assemble(samples, actor=self.actor)
             if self.world > 1:  # the same torch random numbers on every rank (PCGrad's order)
                 torch.manual_seed(self.config.seed * 1_000_003 + self.learner.updates)

@@ -198,7 +198,10 @@ def test_by_need_shares_of_the_shard_requests(ray_local, collected, tmp_path) ->
     learner = LearnerActor(tasks, preset("tiny"), config, [shard], {0: 0, 1: 0})
     requests: list[dict] = []
 
-    class Recording:
+    class Recording:  # the shard's handle, with its sample requests recorded
+        def __getattr__(self, name: str):
+            return getattr(shard, name)
+
         class sample:  # mimics the actor method: sample.remote(request, seed)
             @staticmethod
             def remote(request: dict, seed: int):
