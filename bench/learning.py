@@ -46,14 +46,27 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
         max_seconds=args.minutes * 60,
         model_overrides=overrides,
         acting=ActingConfig(
-            SearchConfig(algorithm=args.algorithm, num_simulations=args.sims),
+            SearchConfig(
+                algorithm=args.algorithm,
+                num_simulations=args.sims,
+                max_num_considered_actions=args.considered,
+            ),
             sampled_actions=args.samples,
             mean_candidate=args.mean_candidate,
             explore_epsilon=args.epsilon,
         ),
-        replay=ReplayConfig(capacity=50_000, priority_exponent=args.priority),
+        replay=ReplayConfig(
+            capacity=50_000,
+            priority_exponent=args.priority,
+            task_discounts=tuple(
+                (key, gamma)
+                for key, gamma in args.discounts
+                if any(key in (t, t.split("/")[0]) for t in tasks)
+            ),
+        ),
         learner=LearnerConfig(
             batch_size=args.batch,
+            reanalyse_fraction=args.reanalyse,
             batch_policy=args.batch_policy,
             lr=args.lr,
             # Conflict metrics need per-task Jacobians (~35% of an update with "sum"): log them
@@ -76,6 +89,10 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
             (t, THRESHOLDS[t] if args.dps else math.inf) for t in tasks if t in THRESHOLDS
         ),
         seed=args.seed,
+        # The final checkpoint (model, learner, DPS state; not the replay), one folder per run.
+        run_dir=str(Path(args.checkpoints) / "-".join(t.replace("/", "_") for t in tasks))
+        if args.checkpoints
+        else "",
     )
     result = train_local(replace(config))
     return {
@@ -167,6 +184,9 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=4, help="environments per task")
     parser.add_argument("--sims", type=int, default=16)
     parser.add_argument("--algorithm", default="gumbel_muzero")
+    parser.add_argument(
+        "--considered", type=int, default=16, help="Gumbel: actions considered at the root"
+    )
     parser.add_argument("--samples", type=int, default=8, help="K sampled actions (continuous)")
     parser.add_argument("--entropy", type=float, default=0.0, help="policy entropy coefficient")
     parser.add_argument(
@@ -187,6 +207,19 @@ def main() -> None:
         "--batch-policy", default="equal", choices=("equal", "by_need"), help="per-task shares"
     )
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--discount",
+        dest="discounts",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("TASK_OR_SUITE", "GAMMA"),
+        type=str,
+        help="a task's or a suite's discount (others: 0.997), e.g. --discount text 0.9",
+    )
+    parser.add_argument(
+        "--reanalyse", type=float, default=0.0, help="share of sequences with fresh search targets"
+    )
     parser.add_argument("--eval-every", type=int, default=3000)
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument(
@@ -194,6 +227,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoints", default="", help="save each run's final checkpoint here")
     parser.add_argument("--out", default="bench/results/learning")
     parser.add_argument(
         "--plot-only",
@@ -203,6 +237,7 @@ def main() -> None:
         "the multi-task run of a/runs.json, 'classic/CartPole=b/runs.json' its first run",
     )
     args = parser.parse_args()
+    args.discounts = [(task, float(gamma)) for task, gamma in args.discounts]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.plot_only:

@@ -14,6 +14,7 @@ from atari26 import Atari26Config
 
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.replay import ReplayConfig
 from mtrl.runtime import main
 from mtrl.search import SearchConfig
 
@@ -27,6 +28,12 @@ class MixedConfig(Atari26Config):
     acting: ActingConfig = field(
         default_factory=lambda: ActingConfig(
             SearchConfig(algorithm="muzero", num_simulations=50), sampled_actions=20
+        )
+    )
+    # Atari's replay, with the text games discounted at 0.9 (see launch/text.py).
+    replay: ReplayConfig = field(
+        default_factory=lambda: ReplayConfig(
+            capacity=50_000, unroll_steps=10, n_step=5, task_discounts=(("text", 0.9),)
         )
     )
     learner: LearnerConfig = field(

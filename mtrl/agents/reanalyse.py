@@ -12,6 +12,7 @@ import dataclasses
 import math
 
 import numpy as np
+import torch
 
 from mtrl.agents.acting import BatchedActor
 from mtrl.agents.batching import TaskSample
@@ -50,7 +51,10 @@ def reanalyse(
     if not any(len(picked) for _, _, picked in chosen):
         return samples
     obs = stored_observations([(s, picked) for s, _, picked in chosen], actor.tasks)
-    result = actor.act(obs, temperature=1.0, seed=seed)
+    discounts = torch.full((len(actor.tasks),), actor.config.discount)
+    for sample in samples:
+        discounts[sample.task_id] = sample.replay.discount
+    result = actor.act(obs, discounts, temperature=1.0, seed=seed)
     out, offset = [], 0
     for sample, where, picked in chosen:
         policy = sample.batch.policy.copy()

@@ -35,6 +35,12 @@ class ReplayConfig:
     unroll_steps: int = 5  # T: a sampled sequence covers s_t .. s_{t+T}
     n_step: int = 5
     discount: float = 0.997
+    # (task id or suite, discount) pairs overriding ``discount``; a task id wins over its
+    # suite. The discount sets what delay costs: at 0.997 a 100-step text game hardly prefers
+    # a point now to the same point ten commands later, so any value error decides between
+    # them. Text-game agents use 0.9 (DRRN, He et al. 2016; the Jericho baselines, Hausknecht
+    # et al. 2020); TD-MPC2 (Hansen et al. 2024) derives a task's from its episode length.
+    task_discounts: tuple[tuple[str, float], ...] = ()
     policy_width: int = 0  # W: 0 means the task's action.n (discrete/text) or K (continuous)
     sampled_actions: int = 8  # K for continuous tasks
     compact_vectors: bool = False  # float16 vector observations
@@ -44,8 +50,22 @@ class ReplayConfig:
     def __post_init__(self) -> None:
         if self.capacity < self.unroll_steps + 2:
             raise ValueError(f"replay capacity {self.capacity} is too small for the unroll")
-        if not 0.0 < self.discount <= 1.0:
-            raise ValueError(f"discount must be in (0, 1], got {self.discount}")
+        for task, discount in (("", self.discount), *self.task_discounts):
+            if not 0.0 < discount <= 1.0:
+                where = f" of {task}" if task else ""
+                raise ValueError(f"discount{where} must be in (0, 1], got {discount}")
+
+    def discount_for(self, spec: TaskSpec) -> float:
+        table = dict(self.task_discounts)
+        return table.get(spec.id, table.get(spec.suite, self.discount))
+
+    def discounts(self, specs: Sequence[TaskSpec]) -> torch.Tensor:
+        """Each task's discount [len(specs)]; an override matching no task is an error."""
+        known = {s.id for s in specs} | {s.suite for s in specs}
+        unknown = sorted({key for key, _ in self.task_discounts} - known)
+        if unknown:
+            raise ValueError(f"task_discounts for tasks or suites not in this run: {unknown}")
+        return torch.tensor([self.discount_for(s) for s in specs], dtype=torch.float32)
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,7 @@ class SequenceBatch:
 class TaskReplay:
     def __init__(self, spec: TaskSpec, config: ReplayConfig) -> None:
         self.spec, self.config = spec, config
+        self.discount = config.discount_for(spec)
         cap = config.capacity
         action = spec.action
         self.action_dim = action.dim if action.is_continuous else 0
@@ -218,7 +239,7 @@ class TaskReplay:
             torch.from_numpy(rewards.astype(np.float64)),
             torch.from_numpy(lengths),
             torch.from_numpy(terminal),
-            self.config.discount,
+            self.discount,
             n,
         )
         rows = window[:, : unroll + 1]

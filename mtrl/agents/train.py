@@ -107,7 +107,7 @@ class LocalTrainer:
             self.tasks, preset(config.model_preset, **dict(config.model_overrides))
         )
         self.actor = BatchedActor(self.model, self.tasks, config.acting)
-        self.discounts = torch.full((len(self.tasks),), config.replay.discount)
+        self.discounts = config.replay.discounts(self.tasks.specs)
         replay = dataclasses.replace(config.replay, sampled_actions=config.acting.sampled_actions)
         self.replays = {t: TaskReplay(self.tasks[t], replay) for t in range(len(self.tasks))}
         self.collector = Collector(self.env, self.actor, self.replays, self.discounts)

@@ -2,7 +2,8 @@
 
 Works for any checkpoint with the keys ``LocalTrainer`` writes (and the Ray runtime keeps):
 ``version``, ``tasks`` (task ids in task-set order), ``config`` (JSON of the run config with
-``acting`` and, optionally, ``replay.discount``) and ``model`` (``WorldModel.checkpoint()``).
+``acting`` and, optionally, ``replay.discount`` and ``replay.task_discounts``) and ``model``
+(``WorldModel.checkpoint()``).
 Loaded with ``weights_only=True``; anything missing or unreadable is a ``ValueError`` naming the
 problem, so evaluation never falls back to an untrained model.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from mtrl.agents.acting import ActingConfig
+from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import get_task
 from mtrl.envs.settings import AtariSettings, DmcSettings, EnvSettings, TextSettings
@@ -34,14 +36,17 @@ class LoadedCheckpoint:
     tasks: TaskSet
     model: WorldModel
     acting: ActingConfig
-    discount: float  # the value discount of acting (per task: the same in local runs)
+    discount: float  # the value discount of acting for tasks without an override
+    task_discounts: tuple[tuple[str, float], ...]  # (task id or suite, discount) overrides
     config: dict[str, Any]
     env_steps: int | None
     settings: EnvSettings  # the run's env settings: evaluation preprocesses like training
 
     @property
     def discounts(self) -> torch.Tensor:
-        return torch.full((len(self.tasks),), self.discount)
+        """Each task's discount, as training searched with it [num_tasks]."""
+        replay = ReplayConfig(discount=self.discount, task_discounts=self.task_discounts)
+        return replay.discounts(self.tasks.specs)
 
     def check_tasks(self, task_ids: list[str]) -> None:
         """A clear error for tasks this checkpoint was not trained on."""
@@ -102,6 +107,11 @@ def _discount(config: dict[str, Any], acting: ActingConfig) -> float:
     return float(replay.get("discount", acting.discount))
 
 
+def _task_discounts(config: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    pairs = (config.get("replay") or {}).get("task_discounts") or ()
+    return tuple((str(key), float(value)) for key, value in pairs)
+
+
 def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     """The model and acting settings of a checkpoint, ready for evaluation (eval mode, CPU)."""
     path = resolve_path(Path(path))
@@ -112,6 +122,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         tasks = run_tasks(state["tasks"], settings)
         acting = acting_config(config)
         model = WorldModel.from_checkpoint(tasks, state["model"])
+        task_discounts = _task_discounts(config)
     except (json.JSONDecodeError, TypeError, KeyError, RuntimeError, ValueError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ValueError(f"checkpoint {path} cannot be rebuilt: {message}") from None
@@ -124,6 +135,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         model=model,
         acting=acting,
         discount=_discount(config, acting),
+        task_discounts=task_discounts,
         config=config,
         env_steps=int(steps) if steps is not None else None,
         settings=settings,

@@ -82,6 +82,7 @@ def _meta(ckpt: LoadedCheckpoint, tasks: tuple[str, ...], options: EvalOptions) 
         "search": ckpt.config.get("acting", {}).get("search", {}),
         "sampled_actions": ckpt.acting.sampled_actions,
         "discount": ckpt.discount,
+        "task_discounts": [list(pair) for pair in ckpt.task_discounts],
         "baselines": options.baselines or "reference",
         "evaluated_tasks": list(tasks),
     }

@@ -68,7 +68,7 @@ class RolloutWorker:
         envs_per_task: int,
         settings: EnvSettings,
         acting: ActingConfig,
-        discount: float,
+        discounts: tuple[float, ...],  # per run task
         server: Any,
         shards: list[Any],
         shard_of: dict[int, int],  # run task id -> index into shards
@@ -82,8 +82,8 @@ class RolloutWorker:
         self.to_run = client.to_run
         base = (uuid.uuid4().int % (1 << 40)) << 20  # unique per incarnation
         self.replays = {t: RecordingReplay(int(g), base) for t, g in enumerate(self.to_run)}
-        discounts = torch.full((len(specs),), discount)
-        self.collector = Collector(self.env, client, self.replays, discounts)  # type: ignore[arg-type]
+        own = torch.tensor([discounts[run_tasks.index(name)] for name in task_names])
+        self.collector = Collector(self.env, client, self.replays, own)  # type: ignore[arg-type]
         self.pending: list[Any] = []
 
     def collect(self, steps: int, temperature: float, active: list[int], seed: int) -> dict:
@@ -126,7 +126,7 @@ class SearchServer:
         run_tasks: TaskSet,
         model_config: WorldModelConfig,
         acting: ActingConfig,
-        discount: float,
+        discounts: tuple[float, ...],  # per run task
         clients: int,
         window_s: float,
         cpus: float,
@@ -135,7 +135,7 @@ class SearchServer:
         pin_threads(cpus)
         self.model = WorldModel(run_tasks, model_config).to(pick_device(gpus)).eval()
         self.actor = BatchedActor(self.model, run_tasks, acting)
-        self.discounts = torch.full((len(run_tasks),), discount)
+        self.discounts = torch.tensor(discounts)
         self.clients, self.window_s = clients, window_s
         self.version = -1
         self.pending: list[tuple[ObsBatch, float, int, asyncio.Future]] = []
@@ -191,14 +191,14 @@ class Evaluator:
         run_tasks: TaskSet,
         model_config: WorldModelConfig,
         acting: ActingConfig,
-        discount: float,
+        discounts: tuple[float, ...],  # per run task
         settings: EnvSettings,
         gpus: float,
     ) -> None:
         pin_threads(1)
         self.model = WorldModel(run_tasks, model_config).to(pick_device(gpus)).eval()
         self.actor = BatchedActor(self.model, run_tasks, acting)
-        self.discounts = torch.full((len(run_tasks),), discount)
+        self.discounts = torch.tensor(discounts)
         self.settings = settings
 
     def evaluate(

@@ -49,7 +49,8 @@ def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
 def create_actors(
     config: RunConfig, tasks: TaskSet, model_config: WorldModelConfig, restore_from: str
 ) -> Actors:
-    res, discount = config.resources, config.replay.discount
+    res = config.resources
+    discounts = tuple(config.replay.discounts(tasks.specs).tolist())  # per run task
     # Learner ranks are reserved first: a request the cluster cannot meet fails before any
     # other actor starts.
     placement = reserve_learners(config)
@@ -82,7 +83,7 @@ def create_actors(
             tasks_ref,
             model_config,
             config.acting,
-            discount,
+            discounts,
             clients[s],
             config.search_window_s,
             res.search_cpus,
@@ -99,7 +100,7 @@ def create_actors(
             config.envs_per_task,
             config.env,
             config.acting,
-            discount,
+            discounts,
             servers[w % config.num_search_servers],
             shards,
             shard_of,
@@ -115,7 +116,7 @@ def create_actors(
     if config.eval_episodes > 0:
         evaluator = _restartable(
             Evaluator, config, num_cpus=res.evaluator_cpus, num_gpus=res.evaluator_gpus
-        ).remote(tasks_ref, model_config, config.acting, discount, config.env, res.evaluator_gpus)
+        ).remote(tasks_ref, model_config, config.acting, discounts, config.env, res.evaluator_gpus)
     return Actors(workers, servers, shards, shard_of, learner, evaluator, [tasks_ref, config_ref])
 
 

@@ -1,5 +1,6 @@
 """Collection into replay, batches for the model, and learning steps on mixed real tasks."""
 
+import copy
 import io
 
 import numpy as np
@@ -168,6 +169,25 @@ def test_reanalyse_refreshes_policies_of_the_chosen_fraction(setup) -> None:
         assert np.array_equal(new.batch.policy[:2][~chosen], old.batch.policy[:2][~chosen])
     assert not np.allclose(fresh[1].batch.sampled[:2], samples[1].batch.sampled[:2])
     assert reanalyse(actor, samples, fraction=0.0) is samples
+
+
+def test_reanalyse_searches_with_each_tasks_replay_discount(setup) -> None:
+    env, model, replays, _, _ = setup
+    text = ReplayConfig(task_discounts=(("text", 0.9),))
+    own = {t: copy.copy(replays[t]) for t in range(3)}
+    own[2].discount = text.discount_for(env.tasks[2])  # as a TaskReplay built with ``text``
+    seen: list[torch.Tensor] = []
+
+    class Spy(BatchedActor):
+        def act(self, obs, discounts=None, temperature=1.0, seed=0):  # type: ignore[override]
+            seen.append(discounts)
+            return super().act(obs, discounts, temperature, seed)
+
+    actor = Spy(model, env.tasks, ActingConfig(SearchConfig("gumbel_muzero", 4), sampled_actions=K))
+    rng = np.random.default_rng(6)
+    samples = [TaskSample(t, own[t], replays[t].sample(4, rng)) for t in range(3)]
+    reanalyse(actor, samples, fraction=0.5, seed=2)
+    assert seen[0].tolist() == pytest.approx([0.997, 0.997, 0.9])
 
 
 def test_bf16_autocast_step_is_finite(setup) -> None:

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,29 @@ def test_sequences_stay_inside_one_episode_with_correct_targets() -> None:
     assert not np.any(batch.rows[:, 0] == 3) and not np.any(batch.rows[:, 0] == 9)  # finals
     episodes = np.where(batch.rows <= 3, 0, 1)
     assert np.all(episodes == episodes[:, :1])  # never crosses an episode boundary
+
+
+def test_task_discounts_override_by_task_id_then_suite() -> None:
+    cartpole, acrobot = get_task("classic/CartPole"), get_task("classic/Acrobot")
+    balance = get_task("dmc/cartpole-balance")
+    config = replace(CONFIG, task_discounts=(("classic", 0.9), ("classic/CartPole", 0.25)))
+    assert config.discounts([cartpole, acrobot, balance]).tolist() == pytest.approx(
+        [0.25, 0.9, 0.5]
+    )
+    replay = TaskReplay(cartpole, config)
+    fill_episode(replay, env=0, length=3, terminated=False, first_reward=1.0)  # truncated
+    batch = replay.sample(200, np.random.default_rng(0))
+    first = batch.rows[:, 0] == 0
+    assert first.any()
+    # z_0 = 1 + 0.25 * 2 + 0.25^2 * V(s_2): the n-step sum and bootstrap use CartPole's 0.25.
+    assert np.allclose(batch.reward_sum[first, 0], 1.5)
+    assert np.allclose(batch.bootstrap_weight[first, 0], 0.0625)
+    with pytest.raises(ValueError, match=r"not in this run: \['atari', 'dmc/walker-walk'\]"):
+        replace(CONFIG, task_discounts=(("atari", 0.9), ("dmc/walker-walk", 0.9))).discounts(
+            [cartpole, balance]
+        )
+    with pytest.raises(ValueError, match=r"discount of text must be in \(0, 1\], got 1.5"):
+        ReplayConfig(task_discounts=(("text", 1.5),))
 
 
 def test_running_episode_bootstraps_from_its_newest_row() -> None:

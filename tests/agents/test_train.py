@@ -72,6 +72,15 @@ def test_targets_override_is_checked(mtrl_cache) -> None:
         LocalTrainer(replace(TINY, targets=(("atari/Pong", 1.0),)))
 
 
+def test_task_discounts_reach_acting_and_replay(mtrl_cache) -> None:
+    replay = ReplayConfig(capacity=500, task_discounts=(("text", 0.9), ("classic/CartPole", 0.99)))
+    trainer = LocalTrainer(replace(TINY, replay=replay))
+    assert trainer.discounts.tolist() == pytest.approx([0.99, 0.997, 0.9])
+    assert [trainer.replays[t].discount for t in range(3)] == pytest.approx([0.99, 0.997, 0.9])
+    with pytest.raises(ValueError, match=r"not in this run: \['atari'\]"):
+        LocalTrainer(replace(TINY, replay=ReplayConfig(task_discounts=(("atari", 0.9),))))
+
+
 @pytest.mark.parametrize(
     ("every", "episodes", "at_start", "expected"),
     [(0, 1, True, [12]), (1000, 0, True, []), (8, 1, False, [8, 12]), (8, 1, True, [0, 8, 12])],

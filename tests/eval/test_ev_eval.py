@@ -11,6 +11,7 @@ from filelock import FileLock
 
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.replay import ReplayConfig
 from mtrl.agents.train import TrainConfig, train_local
 from mtrl.cli import main
 from mtrl.eval.checkpoint import load_checkpoint
@@ -27,6 +28,7 @@ TINY = TrainConfig(
     env_steps=40,
     acting=ActingConfig(SearchConfig(num_simulations=3), sampled_actions=3),
     learner=LearnerConfig(batch_size=6, lr=1e-3),
+    replay=ReplayConfig(capacity=1_000, task_discounts=(("dmc", 0.9),)),
     warmup_env_steps=20,
     eval_every=1000,  # at the start and at the end
     eval_episodes=2,
@@ -70,6 +72,12 @@ def test_eval_replays_the_training_evaluation(tiny_run, tmp_path) -> None:
     for png in ("tasks.png", "aggregates.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in report
+
+
+def test_evaluation_searches_with_each_tasks_training_discount(tiny_run) -> None:
+    ckpt = load_checkpoint(tiny_run[0])
+    assert ckpt.task_discounts == (("dmc", 0.9),)
+    assert ckpt.discounts.tolist() == pytest.approx([0.997, 0.9])
 
 
 def test_subset_in_two_processes_equals_one_process(tiny_run) -> None:
