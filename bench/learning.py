@@ -25,6 +25,7 @@ from mtrl.agents.gradients import GradientConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.agents.train import TrainConfig, train_local
+from mtrl.envs.registry import resolve_tasks
 from mtrl.search import SearchConfig
 
 # The bar: CartPole >= 400, cartpole-balance >= 600, the text game solved in >= 80%
@@ -58,10 +59,11 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
         replay=ReplayConfig(
             capacity=50_000,
             priority_exponent=args.priority,
+            # Only the overrides for this run's tasks (a single-task run drops the others).
             task_discounts=tuple(
                 (key, gamma)
                 for key, gamma in args.discounts
-                if any(key in (t, t.split("/")[0]) for t in tasks)
+                if any(key in (spec.id, spec.suite) for spec in resolve_tasks(tasks))
             ),
         ),
         learner=LearnerConfig(
