@@ -1,8 +1,10 @@
 """Does the agent learn? One multi-task run against single-task runs of the same wall budget.
 
-Each run trains with ``mtrl.train_local`` for ``--minutes`` of wall time (or until every task
-reaches its threshold), evaluating every ``--eval-every`` env steps with the acting path
-(temperature 0). It prints the final evaluation per task against the thresholds, writes
+Each run is the run every ``launch/*.py`` script makes: ``mtrl.runtime.run`` (the one driver)
+on a local Ray bound to 127.0.0.1, or with ``--inline`` the same driver with its actors in this
+process. It trains for ``--minutes`` of wall time (or until every task reaches its threshold),
+evaluating every ``--eval-every`` env steps with the acting path (temperature 0). It prints
+the final evaluation per task against the thresholds, writes
 ``curves.png`` (return vs wall time per task, multi-task and single-task) and ``runs.json``
 into ``--out``. A benchmark: it reports, it does not pass or fail.
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,8 @@ from mtrl.agents.acting import ActingConfig
 from mtrl.agents.gradients import GradientConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
-from mtrl.agents.train import TrainConfig, train_local
 from mtrl.envs.registry import resolve_tasks
+from mtrl.runtime import Resources, RunConfig, connect, run
 from mtrl.search import SearchConfig
 
 # The issue's bar: CartPole >= 400, cartpole-balance >= 600, the text game solved in >= 80%
@@ -34,13 +35,17 @@ from mtrl.search import SearchConfig
 THRESHOLDS = {"classic/CartPole": 400.0, "dmc/cartpole-balance": 600.0, "text/tw-simple-dense": 8.0}
 
 
-def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
+def run_name(tasks: tuple[str, ...], seed: int) -> str:
+    return f"seed{seed}-" + "-".join(t.replace("/", "_") for t in tasks)
+
+
+def train(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
     overrides = (
         ("support_size", 50),
         ("policy_entropy_coef", args.entropy),
         ("discrete_entropy_coef", args.discrete_entropy),
     )
-    config = TrainConfig(
+    config = RunConfig(
         tasks=tasks,
         envs_per_task=args.envs,
         env_steps=10**9,
@@ -75,7 +80,8 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
             # every 50 updates, not every update.
             gradients=GradientConfig(metrics_every=args.metrics_every),
         ),
-        updates_per_step=args.updates_per_step,
+        # Learner updates per env step (over all environments), kept by the driver.
+        replay_ratio=args.replay_ratio,
         warmup_env_steps=500,
         eval_every=args.eval_every,
         eval_episodes=args.episodes,
@@ -91,12 +97,14 @@ def run(tasks: tuple[str, ...], args: argparse.Namespace) -> dict:
             (t, THRESHOLDS[t] if args.dps else math.inf) for t in tasks if t in THRESHOLDS
         ),
         seed=args.seed,
-        # The final checkpoint (model, learner, DPS state; not the replay), one folder per run.
-        run_dir=str(Path(args.checkpoints) / "-".join(t.replace("/", "_") for t in tasks))
-        if args.checkpoints
-        else "",
+        # Every run writes its folder (TensorBoard, scalars.csv, checkpoints) under --out.
+        run_dir=str(Path(args.out) / run_name(tasks, args.seed)),
+        checkpoint_minutes=args.minutes,  # the final checkpoint (and at most one more)
+        log_every_s=30.0,
+        # One worker, one search server and the learner share the machine's cores.
+        resources=Resources(worker_cpus=0.5, search_cpus=0.5, learner_cpus=1.0),
     )
-    result = train_local(replace(config))
+    result = run(config, inline=args.inline)
     return {
         "tasks": list(tasks),
         "env_steps": result.env_steps,
@@ -203,7 +211,12 @@ def main() -> None:
         "--dps", action="store_true", help="thresholds as DPS targets (solved: not collected)"
     )
     parser.add_argument("--mean-candidate", action="store_true", help="policy mean as sample 0")
-    parser.add_argument("--updates-per-step", type=int, default=1)
+    parser.add_argument(
+        "--replay-ratio", type=float, default=0.25, help="learner updates per env step"
+    )
+    parser.add_argument(
+        "--inline", action="store_true", help="the driver's actors in this process, no Ray"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument(
         "--batch-policy", default="equal", choices=("equal", "by_need"), help="per-task shares"
@@ -229,7 +242,6 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoints", default="", help="save each run's final checkpoint here")
     parser.add_argument("--out", default="bench/results/learning")
     parser.add_argument(
         "--plot-only",
@@ -246,10 +258,12 @@ def main() -> None:
         plot(load_runs(args.plot_only), out / "curves.png")
         return
     torch.set_num_threads(args.threads)
-    runs = {"multi": run(tuple(args.tasks), args)}
+    if not args.inline:
+        connect(args.threads)
+    runs = {"multi": train(tuple(args.tasks), args)}
     if args.single:
         for task in args.tasks:
-            runs[task] = run((task,), args)
+            runs[task] = train((task,), args)
     (out / "runs.json").write_text(json.dumps(runs, indent=1))
     plot(runs, out / "curves.png")
     print(f"{'task':28} {'threshold':>9} {'multi':>16} {'single':>16}")

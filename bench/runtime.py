@@ -22,6 +22,7 @@ in the peers' interpreter when it exists, else the figures quoted in issue #9 (l
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -36,24 +37,35 @@ import ray
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from mtrl.agents.acting import ActingConfig, BatchedActor
+from mtrl.agents.collect import Collector
+from mtrl.agents.learner import Learner, LearnerConfig
+from mtrl.agents.replay import TaskReplay
+from mtrl.envs.vector import MultiTaskEnv
+from mtrl.runtime import Resources, RunConfig
+from mtrl.runtime.config import from_json, to_json
+from mtrl.runtime.driver import Driver
+from mtrl.runtime.launch import connect
+from mtrl.runtime.topology import resolve_run_tasks
+from mtrl.search import SearchConfig
+from mtrl.world_models import WorldModel, preset
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "launch"))  # the launch scripts' config classes
 
-from atari8 import Atari8Config  # noqa: E402
-from tiny import TinyConfig  # noqa: E402
 
-from mtrl.agents.acting import ActingConfig, BatchedActor  # noqa: E402
-from mtrl.agents.collect import Collector  # noqa: E402
-from mtrl.agents.learner import Learner, LearnerConfig  # noqa: E402
-from mtrl.agents.replay import TaskReplay  # noqa: E402
-from mtrl.envs.vector import MultiTaskEnv  # noqa: E402
-from mtrl.runtime import Resources, RunConfig  # noqa: E402
-from mtrl.runtime.config import from_json, to_json  # noqa: E402
-from mtrl.runtime.driver import Driver  # noqa: E402
-from mtrl.runtime.launch import connect  # noqa: E402
-from mtrl.runtime.topology import resolve_run_tasks  # noqa: E402
-from mtrl.search import SearchConfig  # noqa: E402
-from mtrl.world_models import WorldModel, preset  # noqa: E402
+def launch_config(script: str, name: str) -> type[RunConfig]:
+    """Config class ``name`` of ``launch/<script>.py``, loaded from its file: the launch
+    scripts are not a package, and their values are read from them rather than copied here."""
+    spec = importlib.util.spec_from_file_location(f"launch_{script}", ROOT / f"launch/{script}.py")
+    assert spec is not None and spec.loader is not None, script
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would: dataclasses look the module up
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+Atari8Config = launch_config("atari8", "Atari8Config")
+TinyConfig = launch_config("tiny", "TinyConfig")
 
 # UniZero's Atari world model size (LightZero zoo/atari/config/atari_unizero_config.py:
 # embed 768, 4 layers, 8 heads, GPT-style 4x MLP). A SwiGLU of hidden 2048 has the MLP's

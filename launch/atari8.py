@@ -1,23 +1,24 @@
 """Atari 8: the ScaleZero / UniZero eight-game multi-task subset, paper-scale defaults.
 
-Same settings as ``atari26.py`` (ScaleZero, Pu et al. 2025; UniZero, arXiv:2406.10667:
-50 simulations, 400k env steps per task, AdamW lr 1e-4, unroll 10, 5-step TD) on 8 games.
+The settings of ``atari26.py`` (``PaperScaleAtari`` in ``mtrl/runtime/presets.py``;
+ScaleZero, Pu et al. 2025; UniZero, arXiv:2406.10667: 50 simulations, 400k env steps per
+task, AdamW lr 1e-4, unroll 10, 5-step TD) on 8 games, with half the batch and a topology
+sized for them.
 
     ray job submit --working-dir . -- python launch/atari8.py
 """
 
 from dataclasses import dataclass, field
 
-from atari26 import Atari26Config
-
 from mtrl.agents.learner import LearnerConfig
 from mtrl.runtime import Resources, main
+from mtrl.runtime.presets import PaperScaleAtari
 
 TASKS = 8
 
 
 @dataclass(frozen=True)
-class Atari8Config(Atari26Config):
+class Atari8Config(PaperScaleAtari):
     tasks: tuple[str, ...] = ("atari8",)
     env_steps: int = 400_000 * TASKS
     num_workers: int = 4

@@ -1,6 +1,6 @@
 """mtrl: multi-task reinforcement learning and planning with one world model.
 
-The public surface lives here; subpackages follow ``ARCHITECTURE.md``: ``envs`` (tasks and
+The public surface lives here; subpackages follow ``docs/architecture.md``: ``envs`` (tasks and
 environments), ``world_models``, ``search`` (native kernels in ``cuda``), ``agents``,
 ``runtime``, ``eval``. Task specs import eagerly (cheap); names that need torch import on
 first use, so ``mtrl tasks`` starts fast.
@@ -63,14 +63,13 @@ _LAZY = {
     "Learner": "mtrl.agents.learner",
     "DpsController": "mtrl.agents.dps_controller",
     "DpsSchedule": "mtrl.agents.dps_controller",
-    "TrainConfig": "mtrl.agents.train",
-    "train_local": "mtrl.agents.train",
     "evaluate": "mtrl.agents.evaluate",
     # Ray runtime
     "RunConfig": "mtrl.runtime",
     "Resources": "mtrl.runtime",
     "Driver": "mtrl.runtime",
     "RunResult": "mtrl.runtime",
+    "train_local": "mtrl.runtime",
     "CheckpointError": "mtrl.runtime",
     "read_checkpoint": "mtrl.runtime",
     "latest_checkpoint": "mtrl.runtime",

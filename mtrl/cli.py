@@ -94,6 +94,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out=args.out,
         video=args.video,
         workers=args.workers,
+        noop_max=args.noop_max,
     )
     evaluate_checkpoint(args.checkpoint, options)
     return 0
@@ -141,6 +142,13 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--out", default="eval", help="report folder")
     ev.add_argument("--video", action="store_true", help="a short clip (or transcript) per task")
     ev.add_argument("--workers", type=int, default=1, help="processes, one seed each at a time")
+    ev.add_argument(
+        "--noop-max",
+        type=int,
+        metavar="N",
+        help="Atari: 1..N random no-ops start each episode (default: the run's "
+        "atari.eval_noop_max, 30; 0: none)",
+    )
     ev.set_defaults(run=cmd_eval)
     tb = commands.add_parser("tensorboard", help="TensorBoard on 127.0.0.1 for a run")
     tb.add_argument("run_dir")

@@ -1,5 +1,9 @@
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +67,34 @@ def test_check_envs_reports_a_failing_task_and_exits_1(
     assert main(["check-envs", "classic/CartPole", "--steps", "5"]) == 1
     out = capsys.readouterr().out
     assert "FAILED OSError: ROM file is unreadable" in out and "0 of 1 tasks ran clean" in out
+
+
+def test_tensorboard_listens_on_loopback_only(tmp_path: Path) -> None:
+    """``mtrl tensorboard`` as a user starts it; its sockets, read from /proc, are on
+    127.0.0.1 only. It runs in its own session so the test can stop it and its child."""
+    from mtrl.runtime import local_ray
+
+    command = [sys.executable, "-m", "mtrl.cli", "tensorboard", str(tmp_path), "--port", "0"]
+    cli = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        serving = False  # TensorBoard's own server; its data server listens earlier
+        sockets: list[tuple[int, str, int]] = []
+        while not serving and time.monotonic() < deadline and cli.poll() is None:
+            time.sleep(0.2)
+            sockets = local_ray.listening_sockets([cli.pid, *local_ray.descendants(cli.pid)])
+            serving = any(b"tensorboard.main" in cmdline(pid) for pid, _, _ in sockets)
+        assert serving, f"TensorBoard never listened (exit status {cli.poll()})"
+        assert all(local_ray.is_loopback(host) for _, host, _ in sockets), sockets
+    finally:
+        os.killpg(cli.pid, signal.SIGTERM)  # its own session: the CLI and TensorBoard
+        cli.wait(timeout=30)
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

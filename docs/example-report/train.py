@@ -2,10 +2,11 @@
 
 import torch
 
-from mtrl.agents.train import TrainConfig, train_local
+from mtrl.runtime import RunConfig, train_local
 
 torch.set_num_threads(1)
-config = TrainConfig(  # the default tasks: classic/CartPole, dmc/cartpole-balance, a TextWorld game
+config = RunConfig(
+    tasks=("classic/CartPole", "dmc/cartpole-balance", "text/tw-coin_collector-l1"),
     env_steps=1_500,
     warmup_env_steps=300,
     eval_every=750,

@@ -18,7 +18,14 @@ import numpy as np
 import torch
 
 from mtrl.envs.batch import ObsBatch, TaskSet
-from mtrl.search import ModelOutput, RootInput, SearchConfig, SearchOutput, search
+from mtrl.search import (
+    ModelOutput,
+    RootInput,
+    SearchConfig,
+    SearchOutput,
+    get_algorithm,
+    search,
+)
 from mtrl.world_models import WorldModel
 from mtrl.world_models.quantize import Int8Cache
 from mtrl.world_models.transformer import KVCache
@@ -62,7 +69,9 @@ class ActResult:
     policy: np.ndarray  # [E, A] float32 search policy over the row's choices / K samples
     sampled: np.ndarray  # [E, K, Da] float32 root samples (continuous rows; zeros elsewhere)
     root_value: np.ndarray  # [E] float32
-    search: SearchOutput
+    # The raw search (trees, visit counts); None when the search ran on a search server,
+    # which ships back only the arrays above.
+    search: SearchOutput | None = None
 
 
 class NodeStore:
@@ -234,21 +243,7 @@ def explore(
 def select_actions(
     out: SearchOutput, temperature: float, algorithm: str, generator: torch.Generator
 ) -> torch.Tensor:
-    """The action to play per tree [B] int64.
-
-    Gumbel MuZero above temperature 0 plays the search's own choice (sequential halving's
-    winner; its Gumbel noise is the exploration). At temperature 0 (evaluation) it plays the
-    argmax of the improved policy: the same rule without the noise (mctx's advice for
-    evaluation is a Gumbel scale of 0), so one unlucky draw cannot throw away an episode.
-    MuZero samples visit counts with ``N^(1/temperature)``; temperature 0 takes the most
-    visited. Ties go to the lowest index.
-    """
-    if algorithm == "gumbel_muzero" and temperature == 0.0:
-        return out.action_weights.argmax(dim=1)
-    if algorithm == "gumbel_muzero" or out.visit_counts.sum() == 0:  # no visits: S == 0
-        return out.action
-    visits = out.visit_counts.double()
-    if temperature == 0.0:
-        return visits.argmax(dim=1)
-    weights = visits ** (1.0 / temperature)
-    return torch.multinomial(weights / weights.sum(1, keepdim=True), 1, generator=generator)[:, 0]
+    """The action to play per tree [B] int64, by ``algorithm``'s own rule at ``temperature``
+    (``mtrl.search.algorithms``: MuZero samples visit counts, Gumbel MuZero plays its search's
+    choice; both are greedy at temperature 0)."""
+    return get_algorithm(algorithm).choose(out, temperature, generator)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtrl.agents.replay import SequenceBatch, TaskReplay
+from mtrl.agents.replay import SequenceBatch
+from mtrl.agents.seams import SampleSource
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.spec import Modality
 from mtrl.world_models import Actions, SequenceObs, UnrolledBatch, WorldModel
@@ -21,7 +22,7 @@ from mtrl.world_models import Actions, SequenceObs, UnrolledBatch, WorldModel
 @dataclass(frozen=True)
 class TaskSample:
     task_id: int  # index into the TaskSet
-    replay: TaskReplay
+    replay: SampleSource  # a TaskReplay, or a replay shard's slice
     batch: SequenceBatch
 
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from mtrl.agents.acting import ActResult, BatchedActor
-from mtrl.agents.replay import TaskReplay
+from mtrl.agents.acting import ActResult
+from mtrl.agents.seams import Acting, TransitionSink
 from mtrl.envs.batch import ObsBatch
 from mtrl.envs.vector import ActionBatch, EpisodeEnd, MultiTaskEnv, StepBatch
 
@@ -35,8 +35,8 @@ class Collector:
     def __init__(
         self,
         env: MultiTaskEnv,
-        actor: BatchedActor,
-        replays: Mapping[int, TaskReplay],
+        actor: Acting,
+        replays: Mapping[int, TransitionSink],
         discounts: torch.Tensor,
     ) -> None:
         self.env, self.actor, self.replays, self.discounts = env, actor, replays, discounts

@@ -27,8 +27,11 @@ def evaluate(
     (0: the most visited action; Gumbel MuZero plays the search's choice regardless).
     An environment whose episode ended stops: acting and stepping cover the running ones only,
     so short episodes (a text game, a fallen pole) cost nothing while long ones finish.
+    ``settings`` are the run's: episodes follow their evaluation protocol
+    (``EnvSettings.for_evaluation``: Atari starts with up to ``atari.eval_noop_max`` no-ops).
     """
-    env = MultiTaskEnv(actor.tasks, envs_per_task=episodes, settings=settings, seed=seed)
+    protocol = (settings or EnvSettings()).for_evaluation()
+    env = MultiTaskEnv(actor.tasks, envs_per_task=episodes, settings=protocol, seed=seed)
     try:
         env.reset()
         first: dict[int, float] = {}

@@ -28,7 +28,8 @@ from mtrl.agents.batching import TaskSample, bootstrap_values, unrolled_batch
 from mtrl.agents.gradients import GradientConfig, MultiTaskUpdate, by_prefix, split_parameters
 from mtrl.agents.gradients.update import ReduceFn
 from mtrl.agents.reanalyse import reanalyse
-from mtrl.agents.replay import TaskReplay, batch_sizes
+from mtrl.agents.replay import batch_sizes
+from mtrl.agents.seams import SampleSource
 from mtrl.envs.batch import TaskSet
 from mtrl.world_models import DPSStages, UnrolledBatch, WorldModel
 
@@ -103,7 +104,7 @@ class Learner:
 
     def sample(
         self,
-        replays: Mapping[int, TaskReplay],
+        replays: Mapping[int, SampleSource],
         rng: np.random.Generator,
         need: Mapping[int, float] | None = None,
         actor: BatchedActor | None = None,
@@ -114,7 +115,7 @@ class Learner:
 
     def draw(
         self,
-        replays: Mapping[int, TaskReplay],
+        replays: Mapping[int, SampleSource],
         rng: np.random.Generator,
         need: Mapping[int, float] | None = None,
     ) -> list[TaskSample]:

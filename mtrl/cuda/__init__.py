@@ -1,6 +1,7 @@
-"""Native kernels behind mtrl.search: the C++ CPU backend now, CUDA kernels later (issue 6).
+"""Native kernel sources (C++ for CPUs, CUDA) and their build-at-first-use loader.
 
-Sources are compiled at first use (see ``build.py``); nothing here chooses algorithms.
+A leaf package: it imports nothing of ``mtrl``. The backend classes that drive these kernels
+with search types live in ``mtrl.search`` (``native_cpu``, ``native_cuda``).
 """
 
 from mtrl.cuda.build import build_root, load_cpu_extension

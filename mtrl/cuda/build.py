@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import shutil
 import sys
+import time
+import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -24,6 +28,7 @@ CPU_HEADERS = ("search_cpu_common.h", "tree_pool.h")
 # torch reference's separate kernels (bit-identical trees).
 CPU_CFLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math")
 CUDA_SOURCES = ("search_cuda.cpp", "search_kernels.cu")
+STALE_LOCK_S = 900.0
 CUDA_HEADERS = ("search_kernels.cuh",)
 # --fmad=false for the same reason: nvcc fuses a * b + c by default.
 CUDA_FLAGS = ("-O3", "--fmad=false", "-std=c++17")
@@ -57,19 +62,50 @@ def _ensure_ninja_on_path() -> None:
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _load(name: str, build_dir: Path, **build: Any) -> ModuleType:
+    """The extension from ``build_dir``, compiled first if it has never been completed there.
+
+    A finished build is imported directly, without torch's build lock: a process killed while
+    holding that lock (SIGKILL of a driver at start-up) would otherwise make every later
+    process wait on it forever. The ``complete`` marker is written only after a build loaded.
+    """
+    library, marker = build_dir / f"{name}.so", build_dir / "complete"
+    if marker.exists() and library.exists():
+        spec = importlib.util.spec_from_file_location(name, library)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    from torch.utils.cpp_extension import load
+
+    _clear_stale_lock(build_dir / "lock")
+    _ensure_ninja_on_path()
+    module = load(name=name, build_directory=str(build_dir), verbose=False, **build)
+    marker.touch()
+    return module
+
+
+def _clear_stale_lock(lock: Path) -> None:
+    """torch's build lock left by a process killed mid-build would block every later build
+    forever; a build takes a minute or two, so a lock older than STALE_LOCK_S is a dead one."""
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if age > STALE_LOCK_S:
+        warnings.warn(f"removing a stale build lock ({age:.0f} s old): {lock}", stacklevel=3)
+        lock.unlink(missing_ok=True)
+
+
 @functools.lru_cache(maxsize=1)
 def load_cpu_extension() -> ModuleType:
     """Compile (once per source version) and import the C++ CPU search kernels."""
-    from torch.utils.cpp_extension import load
-
-    _ensure_ninja_on_path()
     name = "mtrl_search_cpu"
-    return load(
-        name=name,
+    return _load(
+        name,
+        _build_dir(name, CPU_SOURCES + CPU_HEADERS, CPU_CFLAGS),
         sources=[str(SOURCE_DIR / source) for source in CPU_SOURCES],
-        build_directory=str(_build_dir(name, CPU_SOURCES + CPU_HEADERS, CPU_CFLAGS)),
         extra_cflags=list(CPU_CFLAGS),
-        verbose=False,
     )
 
 
@@ -96,21 +132,15 @@ def load_cuda_extension() -> ModuleType:
     reason = cuda_unavailable_reason()
     if reason is not None:
         raise RuntimeError(f"the CUDA search backend is unavailable: {reason}")
-    from torch.utils.cpp_extension import load
-
-    _ensure_ninja_on_path()
     major, minor = torch.cuda.get_device_capability()
     # Build for the GPU in use only: one architecture compiles in seconds, not minutes.
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", f"{major}.{minor}")
     name = "mtrl_search_cuda"
     arch = os.environ["TORCH_CUDA_ARCH_LIST"]
-    return load(
-        name=name,
+    return _load(
+        name,
+        _build_dir(f"{name}-sm{arch}", CUDA_SOURCES + CUDA_HEADERS, CUDA_FLAGS),
         sources=[str(SOURCE_DIR / source) for source in CUDA_SOURCES],
-        build_directory=str(
-            _build_dir(f"{name}-sm{arch}", CUDA_SOURCES + CUDA_HEADERS, CUDA_FLAGS)
-        ),
         extra_cflags=["-O3"],
         extra_cuda_cflags=list(CUDA_FLAGS),
-        verbose=False,
     )

@@ -23,7 +23,8 @@ class AtariSettings:
     frame_skip: int = 4  # agent step = frame_skip emulator frames, max-pooled over the last two
     sticky_action_prob: float = 0.25
     max_frames: int = 108_000  # per episode, emulator frames
-    noop_max: int = 0  # random no-op starts; evaluation uses 30
+    noop_max: int = 0  # random no-op starts (1..noop_max no-ops at each reset) in training
+    eval_noop_max: int = 30  # the same in evaluation episodes: see EnvSettings.for_evaluation
     life_loss_signal: bool = True  # report info["life_loss"]; never ends the episode
 
     def __post_init__(self) -> None:
@@ -37,6 +38,9 @@ class AtariSettings:
             "a probability in [0, 1)",
         )
         _check(self.noop_max >= 0, "atari.noop_max", self.noop_max, "an integer >= 0")
+        _check(
+            self.eval_noop_max >= 0, "atari.eval_noop_max", self.eval_noop_max, "an integer >= 0"
+        )
 
     @property
     def obs_shape(self) -> tuple[int, int, int]:
@@ -73,6 +77,17 @@ class EnvSettings:
     atari: AtariSettings = field(default_factory=AtariSettings)
     dmc: DmcSettings = field(default_factory=DmcSettings)
     text: TextSettings = field(default_factory=TextSettings)
+
+    def for_evaluation(self) -> EnvSettings:
+        """The settings evaluation episodes run with: these, under the evaluation protocol.
+
+        Atari evaluation starts each episode with 1..``atari.eval_noop_max`` random no-ops
+        (default 30, the evaluation protocol of DQN, Mnih et al. 2015, that Atari-100k results
+        are reported under), whatever training used. Every evaluation path derives its settings
+        here (training-time evaluation, the Ray evaluator and ``mtrl eval``), so they agree;
+        applying it twice changes nothing.
+        """
+        return replace(self, atari=replace(self.atari, noop_max=self.atari.eval_noop_max))
 
     def with_overrides(self, overrides: dict[str, Any]) -> EnvSettings:
         """Apply ``{"atari.size": 84, ...}``; unknown keys raise naming the valid ones."""

@@ -1,31 +1,34 @@
-"""Checkpoint evaluation, baselines as data, aggregates with CIs, reports, TensorBoard layout."""
+"""Checkpoint evaluation, baselines as data, aggregates with CIs, reports, TensorBoard layout.
 
-from mtrl.eval.baselines import Baseline, load_baselines
-from mtrl.eval.checkpoint import LoadedCheckpoint, load_checkpoint
-from mtrl.eval.metrics import (
-    aggregate_scalars,
-    human_normalized,
-    iqm,
-    normalized_score,
-    optimality_gap,
-    stratified_bootstrap,
-)
-from mtrl.eval.run import EvalOptions, evaluate_checkpoint
-from mtrl.eval.tensorboard import build_layout, write_layout
+Names import on first use: the training driver reads the TensorBoard layout and aggregates
+from here and must not pay for (or drag into Ray's driver process) the report's matplotlib.
+"""
 
-__all__ = [
-    "Baseline",
-    "EvalOptions",
-    "LoadedCheckpoint",
-    "aggregate_scalars",
-    "build_layout",
-    "evaluate_checkpoint",
-    "human_normalized",
-    "iqm",
-    "load_baselines",
-    "load_checkpoint",
-    "normalized_score",
-    "optimality_gap",
-    "stratified_bootstrap",
-    "write_layout",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "Baseline": "baselines",
+    "load_baselines": "baselines",
+    "LoadedCheckpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "aggregate_scalars": "metrics",
+    "human_normalized": "metrics",
+    "iqm": "metrics",
+    "normalized_score": "metrics",
+    "optimality_gap": "metrics",
+    "stratified_bootstrap": "metrics",
+    "EvalOptions": "run",
+    "evaluate_checkpoint": "run",
+    "build_layout": "tensorboard",
+    "write_layout": "tensorboard",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mtrl.eval' has no attribute {name!r}")
+    value = getattr(import_module(f"mtrl.eval.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -1,6 +1,6 @@
 """Read a training checkpoint back into what acting needs: tasks, model, search settings.
 
-Works for any checkpoint with the keys ``LocalTrainer`` writes (and the Ray runtime keeps):
+Works for any checkpoint with the keys every run writes (``mtrl.runtime.checkpoint``):
 ``version``, ``tasks`` (task ids in task-set order), ``config`` (JSON of the run config with
 ``acting`` and, optionally, ``replay.discount`` and ``replay.task_discounts``) and ``model``
 (``WorldModel.checkpoint()``).
@@ -59,12 +59,12 @@ class LoadedCheckpoint:
 
 
 def resolve_path(path: Path) -> Path:
-    """A checkpoint file, or a run folder: its checkpoint.pt or newest checkpoints/ckpt-*.pt."""
+    """A checkpoint file, or a run folder: its newest checkpoints/ckpt-*.pt."""
     if not path.is_dir():
         return path
-    found = sorted(path.glob("checkpoints/ckpt-*.pt")) or sorted(path.glob("checkpoint.pt"))
+    found = sorted(path.glob("checkpoints/ckpt-*.pt"))
     if not found:
-        raise FileNotFoundError(f"no checkpoint in {path} (checkpoint.pt or checkpoints/ckpt-*.pt)")
+        raise FileNotFoundError(f"no checkpoint in {path} (expected checkpoints/ckpt-*.pt)")
     return found[-1]
 
 
@@ -102,7 +102,7 @@ def acting_config(config: dict[str, Any]) -> ActingConfig:
 
 
 def _discount(config: dict[str, Any], acting: ActingConfig) -> float:
-    # LocalTrainer values searches with the replay discount; runtimes without one use acting's.
+    # Training values searches with the replay discount; configs without one use acting's.
     replay = config.get("replay") or {}
     return float(replay.get("discount", acting.discount))
 
@@ -128,7 +128,7 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         raise ValueError(f"checkpoint {path} cannot be rebuilt: {message}") from None
     model.eval()
     counters = state.get("counters") if isinstance(state.get("counters"), dict) else {}
-    steps = state.get("env_steps", counters.get("env_steps"))
+    steps = counters.get("env_steps")
     return LoadedCheckpoint(
         path=path,
         tasks=tasks,
@@ -143,9 +143,9 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
 
 
 def env_settings(config: dict[str, Any]) -> EnvSettings:
-    """The run's env settings: the Ray runtime keeps them under ``env``, ``LocalTrainer`` under
-    ``env_settings``; checkpoints from before either used the defaults."""
-    raw = config.get("env", config.get("env_settings"))
+    """The run's env settings (``RunConfig.env``); checkpoints from before them used the
+    defaults."""
+    raw = config.get("env")
     if not raw:
         return EnvSettings()
     return EnvSettings(

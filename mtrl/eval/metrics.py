@@ -77,14 +77,30 @@ def aggregate(name: str, scores: np.ndarray) -> float:
 AGGREGATES = ("mean", "median", "iqm", "optimality_gap")
 
 
+def _replicate_values(name: str, resampled: np.ndarray) -> np.ndarray:
+    """``aggregate(name, r)`` of every ``r`` in ``resampled [reps, runs, tasks]``, in one pass."""
+    reps = resampled.shape[0]
+    if name in ("mean", "median"):
+        task_means = resampled.mean(axis=1)
+        return task_means.mean(axis=1) if name == "mean" else np.median(task_means, axis=1)
+    flat = resampled.reshape(reps, -1)
+    if name == "iqm":
+        cut = int(0.25 * flat.shape[1])  # iqm()'s trimming rule
+        return np.sort(flat, axis=1)[:, cut : flat.shape[1] - cut].mean(axis=1)
+    if name == "optimality_gap":
+        return np.mean(1.0 - np.minimum(flat, 1.0), axis=1)
+    raise ValueError(f"unknown aggregate {name!r}; valid: {', '.join(AGGREGATES)}")
+
+
 def stratified_bootstrap(
     scores: np.ndarray, name: str, reps: int = 2000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float, float]:
     """Point estimate and percentile CI of an aggregate, resampling runs within each task.
 
     The stratified bootstrap of rliable (Agarwal et al. 2021): each replicate draws, for every
-    task independently, as many runs as it has, with replacement. Implemented here because
-    rliable 1.2.0 does not import with our pandas (its ``arch`` dependency breaks on pandas 3).
+    task independently, as many runs as it has, with replacement. mtrl.eval does not import
+    rliable (it pulls pandas < 3, arch and seaborn); tests/eval/test_ev_metrics.py checks these
+    numbers against rliable 1.2.0's on fixed data.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.size == 0:
@@ -92,8 +108,7 @@ def stratified_bootstrap(
     runs, tasks = scores.shape
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, runs, size=(reps, runs, tasks))
-    resampled = np.take_along_axis(scores[None].repeat(reps, 0), picks, axis=1)
-    values = np.array([aggregate(name, r) for r in resampled])
+    values = _replicate_values(name, scores[picks, np.arange(tasks)])
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return aggregate(name, scores), float(low), float(high)

@@ -1,35 +1,38 @@
-"""A progress bar over evaluation episodes: redrawn in place on a terminal, plain lines else."""
+"""``mtrl eval``'s progress: the training driver's display, ``mtrl.eval.display.Progress``,
+counting evaluation episodes instead of env steps.
+
+On a terminal the live display (a bar and one table per suite) redraws after every episode; in
+a log each episode is one line, and the per-suite summary follows the last one.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
-WIDTH = 30
+from mtrl.eval.display import Progress
+
+__all__ = ["Progress", "episode_callback", "evaluation_progress"]
 
 
-class Progress:
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.total, self.done = total, 0
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.started = time.perf_counter()
-        self.per_task: dict[str, int] = {}
+def evaluation_progress(
+    total: int, tasks: Sequence[str], stream: TextIO | None = None, width: int | None = None
+) -> Progress:
+    """The display for ``total`` episodes over ``tasks``, on stderr (stdout is for results)."""
+    return Progress(total, tasks, stream or sys.stderr, unit="episodes", width=width)
 
-    def episode(self, task: str, seed: int, index: int, episode_return: float) -> None:
-        self.done += 1
-        self.per_task[task] = self.per_task.get(task, 0) + 1
-        elapsed = time.perf_counter() - self.started
-        what = f"{task} seed {seed} episode {index}: return {episode_return:g}"
-        if self.tty:  # logs and CI get one line per episode, terminals one redrawn bar
-            filled = WIDTH * self.done // max(self.total, 1)
-            bar = "#" * filled + "." * (WIDTH - filled)
-            tasks = f"{len(self.per_task)} tasks started"
-            line = f"\r[{bar}] {self.done}/{self.total} episodes, {tasks}, {elapsed:.0f}s | {what}"
-            self.stream.write(line[:160].ljust(160))
-            if self.done == self.total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"[{self.done}/{self.total}] {elapsed:.1f}s {what}\n")
-        self.stream.flush()
+
+def episode_callback(progress: Progress) -> Callable[[str, int, int, float], None]:
+    """``run_units``' ``on_episode`` hook (task, seed, episode index, return) for ``progress``."""
+
+    def on_episode(task: str, seed: int, index: int, episode_return: float) -> None:
+        progress.episode(task, episode_return)
+        done = progress.episodes
+        if not progress.tty:
+            what = f"{task} seed {seed} episode {index}: return {episode_return:g}"
+            progress.line(f"[{done}/{progress.total}] {what}")
+        if progress.tty or done >= progress.total:
+            progress.show(done)
+
+    return on_episode

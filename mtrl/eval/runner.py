@@ -1,10 +1,11 @@
 """Evaluation episodes of a checkpoint, with the acting path of training.
 
 The loop is ``mtrl.agents.evaluate.evaluate``'s (a ``Collector`` stepping a ``MultiTaskEnv``
-whose row ``r`` is seeded ``seed + r``, nothing stored, first episode of every row counted) plus
-progress and recording hooks. The requested tasks run as one batch in the checkpoint's task
-order, so evaluating all of a checkpoint's tasks with a training evaluation's seed replays that
-evaluation exactly. Units of work are seeds; ``workers > 1`` runs them in spawned processes.
+whose row ``r`` is seeded ``seed + r``, under ``EnvSettings.for_evaluation``'s protocol, nothing
+stored, first episode of every row counted) plus progress and recording hooks. The requested
+tasks run as one batch in the checkpoint's task order, so evaluating all of a checkpoint's tasks
+with a training evaluation's seed replays that evaluation exactly. Units of work are seeds;
+``workers > 1`` runs them in spawned processes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 from mtrl.agents.acting import ActResult, BatchedActor
 from mtrl.agents.collect import Collector
 from mtrl.envs.batch import ObsBatch, TaskSet
+from mtrl.envs.settings import EnvSettings
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.eval.checkpoint import LoadedCheckpoint, load_checkpoint
 
@@ -76,6 +78,7 @@ class Unit:
     seed: int
     temperature: float
     video_dir: str = ""  # "" records nothing
+    settings: EnvSettings | None = None  # the run's env settings; None: the checkpoint's
 
 
 def run_unit(
@@ -83,9 +86,8 @@ def run_unit(
 ) -> dict[str, list[float]]:
     """Per task, the returns of the first episode of each of its environments, in row order."""
     actor = SubsetActor(BatchedActor(ckpt.model, ckpt.tasks, ckpt.acting), list(unit.task_ids))
-    env = MultiTaskEnv(
-        actor.tasks, envs_per_task=unit.episodes, settings=ckpt.settings, seed=unit.seed
-    )
+    protocol = (unit.settings or ckpt.settings).for_evaluation()  # as training evaluated
+    env = MultiTaskEnv(actor.tasks, envs_per_task=unit.episodes, settings=protocol, seed=unit.seed)
     recorder = None
     if unit.video_dir:
         from mtrl.eval.video import Recorder

@@ -6,24 +6,22 @@ gradient conflict, expert load per task, DPS stage, losses and throughput. The g
 *image* (``gradients/conflict_matrix``) appears in TensorBoard's Images tab: custom scalars can
 only chart scalars.
 
-Built with ``tensorboard``'s own protos, not ``tensorboard.summary.v1.custom_scalar_pb.pb``:
-that helper imports TensorFlow, which mtrl does not depend on.
+The layout is written with torch's ``SummaryWriter.add_custom_scalars`` (no TensorFlow needed).
+Its layout format has no "closed" flag, so every category opens expanded; TensorBoard pages
+long categories (the per-task expert-load and loss charts) rather than drawing them all.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
-from tensorboard.plugins.custom_scalar import layout_pb2, metadata
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from torch.utils.tensorboard import SummaryWriter
 
 from mtrl.eval.metrics import aggregate_scalars
 
-__all__ = ["TAGS", "aggregate_scalars", "build_layout", "write_layout"]
+__all__ = ["TAGS", "Layout", "aggregate_scalars", "build_layout", "write_layout"]
 
 LAYOUT_SUFFIX = ".mtrl-layout"
 
@@ -45,11 +43,14 @@ TAGS = {
 AGGREGATE_TAGS = ("hns_mean", "hns_median", "hns_iqm", "normalized_mean")
 THROUGHPUT_TAGS = ("env_steps_per_s", "searches_per_s", "updates_per_s", "samples_per_s")
 
+# SummaryWriter.add_custom_scalars' format: {category: {chart: ["Multiline", [tag regexes]]}}.
+Charts = dict[str, list]
+Layout = dict[str, Charts]
 
-def _chart(title: str, patterns: Iterable[str]) -> layout_pb2.Chart:
+
+def _chart(patterns: Iterable[str]) -> list:
     # Custom-scalar tags are regular expressions matched against the whole tag.
-    content = layout_pb2.MultilineChartContent(tag=list(patterns))
-    return layout_pb2.Chart(title=title, multiline=content)
+    return ["Multiline", list(patterns)]
 
 
 def _exact(tag: str) -> str:
@@ -66,79 +67,52 @@ def _by_suite(task_ids: Iterable[str]) -> dict[str, list[str]]:
     return suites
 
 
-def _suite_category(suite: str, tasks: list[str]) -> layout_pb2.Category:
-    charts = [
-        _chart(f"{suite}: {kind.replace('_', ' ')}", [_exact(f"{t}/{kind}") for t in tasks])
+def _suite_charts(suite: str, tasks: list[str]) -> Charts:
+    return {
+        f"{suite}: {kind.replace('_', ' ')}": _chart(_exact(f"{t}/{kind}") for t in tasks)
         for kind in ("return", "eval_return", "episode_length")
-    ]
-    return layout_pb2.Category(title=f"returns / {suite}", chart=charts)
+    }
 
 
-def _monitoring_categories(task_ids: list[str]) -> list[layout_pb2.Category]:
-    aggregate = layout_pb2.Category(
-        title="aggregate",
-        chart=[
-            _chart(
-                "HNS (Atari): mean, median, IQM",
-                [_exact(f"aggregate/{n}") for n in AGGREGATE_TAGS[:3]],
-            ),
-            _chart("normalised return: mean", [_exact("aggregate/normalized_mean")]),
-        ],
-    )
-    gradients = layout_pb2.Category(
-        title="gradient conflict (matrix image: Images tab, gradients/conflict_matrix)",
-        chart=[_chart("mean pairwise cosine", [_exact(TAGS["mean_cosine"])])],
-    )
-    experts = layout_pb2.Category(
-        title="MoE expert load per task",
-        chart=[_chart(t, [_exact(f"{t}/expert_load/") + r"\d+"]) for t in task_ids],
-        closed=True,
-    )
-    dps = layout_pb2.Category(
-        title="DPS",
-        chart=[
-            _chart("stage", [_exact(TAGS["dps_stage"])]),
-            _chart("solved tasks", [_exact(TAGS["dps_solved"])]),
-        ],
-    )
-    return [aggregate, gradients, experts, dps]
+def _monitoring_categories(task_ids: list[str]) -> Layout:
+    hns = [_exact(f"aggregate/{n}") for n in AGGREGATE_TAGS[:3]]
+    return {
+        "aggregate": {
+            "HNS (Atari): mean, median, IQM": _chart(hns),
+            "normalised return: mean": _chart([_exact("aggregate/normalized_mean")]),
+        },
+        "gradient conflict (matrix image: Images tab, gradients/conflict_matrix)": {
+            "mean pairwise cosine": _chart([_exact(TAGS["mean_cosine"])]),
+        },
+        "MoE expert load per task": {
+            t: _chart([_exact(f"{t}/expert_load/") + r"\d+"]) for t in task_ids
+        },
+        "DPS": {
+            "stage": _chart([_exact(TAGS["dps_stage"])]),
+            "solved tasks": _chart([_exact(TAGS["dps_solved"])]),
+        },
+    }
 
 
-def _training_categories(task_ids: list[str]) -> list[layout_pb2.Category]:
-    losses = layout_pb2.Category(
-        title="losses",
-        chart=[_chart("total losses", [r"loss/[^/]+"])]
-        + [_chart(f"{t} losses", [_exact(f"loss/{t}/") + r"[^/]+"]) for t in task_ids],
-        closed=True,
-    )
-    throughput = layout_pb2.Category(
-        title="throughput",
-        chart=[_chart(n.replace("_", " "), [_exact(f"throughput/{n}")]) for n in THROUGHPUT_TAGS],
-    )
-    return [losses, throughput]
+def _training_categories(task_ids: list[str]) -> Layout:
+    losses = {"total losses": _chart([r"loss/[^/]+"])}
+    losses |= {f"{t} losses": _chart([_exact(f"loss/{t}/") + r"[^/]+"]) for t in task_ids}
+    throughput = {n.replace("_", " "): _chart([_exact(f"throughput/{n}")]) for n in THROUGHPUT_TAGS}
+    return {"losses": losses, "throughput": throughput}
 
 
-def build_layout(task_ids: Iterable[str]) -> layout_pb2.Layout:
-    """The custom-scalars layout for a run over ``task_ids`` (``<suite>/<name>`` each)."""
+def build_layout(task_ids: Iterable[str]) -> Layout:
+    """The custom-scalars layout for a run over ``task_ids`` (``<suite>/<name>`` each), in
+    ``SummaryWriter.add_custom_scalars``' format; categories and charts keep this order."""
     tasks = list(dict.fromkeys(task_ids))
     if not tasks:
         raise ValueError("a TensorBoard layout needs at least one task id")
-    categories = [_suite_category(s, ts) for s, ts in _by_suite(tasks).items()]
-    categories += _monitoring_categories(tasks) + _training_categories(tasks)
-    return layout_pb2.Layout(category=categories)
+    layout = {f"returns / {s}": _suite_charts(s, ts) for s, ts in _by_suite(tasks).items()}
+    return layout | _monitoring_categories(tasks) | _training_categories(tasks)
 
 
-def _layout_summary(layout: layout_pb2.Layout) -> summary_pb2.Summary:
-    # The same summary that custom_scalar_pb.pb builds, without TensorFlow.
-    tensor = tensor_pb2.TensorProto(
-        dtype="DT_STRING",
-        string_val=[layout.SerializeToString()],
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(),
-    )
-    value = summary_pb2.Summary.Value(
-        tag=metadata.CONFIG_SUMMARY_TAG, tensor=tensor, metadata=metadata.create_summary_metadata()
-    )
-    return summary_pb2.Summary(value=[value])
+def _layout_files(logdir: Path) -> list[Path]:
+    return sorted(logdir.glob(f"events.out.tfevents.*{LAYOUT_SUFFIX}"))
 
 
 def write_layout(logdir: str | Path, task_ids: Iterable[str]) -> Path:
@@ -151,22 +125,24 @@ def write_layout(logdir: str | Path, task_ids: Iterable[str]) -> Path:
     layout = build_layout(task_ids)
     logdir = Path(logdir)
     logdir.mkdir(parents=True, exist_ok=True)
-    for old in logdir.glob(f"events.out.tfevents.*{LAYOUT_SUFFIX}"):
+    for old in _layout_files(logdir):
         old.unlink()
-    writer = EventFileWriter(str(logdir), filename_suffix=LAYOUT_SUFFIX)
-    writer.add_event(
-        event_pb2.Event(wall_time=time.time(), step=0, summary=_layout_summary(layout))
-    )
-    writer.close()
-    return Path(writer._file_name)  # the writer has no public name for it
+    # Its own file (the suffix), so a rewrite never touches the run's scalar events.
+    writer = SummaryWriter(str(logdir), filename_suffix=LAYOUT_SUFFIX)
+    try:
+        writer.add_custom_scalars(layout)
+    finally:
+        writer.close()
+    (path,) = _layout_files(logdir)  # the writer has no public name for its file
+    return path
 
 
 def ensure_layout(run_dir: Path) -> Path | None:
     """Write a layout into ``run_dir`` if it has none, from the tasks of its checkpoint."""
-    existing = sorted(run_dir.glob(f"events.out.tfevents.*{LAYOUT_SUFFIX}"))
+    existing = _layout_files(run_dir)
     if existing:
         return existing[-1]
-    found = sorted(run_dir.glob("checkpoints/ckpt-*.pt")) or sorted(run_dir.glob("checkpoint.pt"))
+    found = sorted(run_dir.glob("checkpoints/ckpt-*.pt"))
     if not found:
         return None  # TensorBoard still shows every scalar, without the grouped layout
     import torch

@@ -23,6 +23,8 @@ _EXPORTS = {
     "connect": "launch",
     "main": "launch",
     "run": "launch",
+    "summary": "launch",
+    "train_local": "launch",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,9 +1,10 @@
 """Acting-side actors: rollout workers, the batching search server, the evaluator.
 
-These are plain classes; ``mtrl.runtime.driver`` wraps them with ``ray.remote`` and the
-resources/restart options of the run's config, so they also run (and test) without Ray.
-Every actor pins torch to its own CPU share: on small machines, several actors each using
-all cores run many times slower than one thread each.
+These are plain classes; ``mtrl.runtime.topology`` starts them as Ray actors with the
+resources/restart options of the run's config, or in this process (the single-process mode,
+``mtrl.runtime.calls``). Every Ray actor pins torch to its own CPU share: on small machines,
+several actors each using all cores run many times slower than one thread each; in the
+single-process mode everything shares the process's threads.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import uuid
 from typing import Any
 
 import numpy as np
-import ray
 import torch
 
 from mtrl.agents.acting import ActingConfig, ActResult, BatchedActor
@@ -24,12 +24,14 @@ from mtrl.agents.evaluate import evaluate
 from mtrl.envs.batch import ObsBatch, TaskSet
 from mtrl.envs.settings import EnvSettings
 from mtrl.envs.vector import MultiTaskEnv
+from mtrl.runtime import calls
 from mtrl.runtime.transport import ActSlice, RecordingReplay, concat_obs, to_global
 from mtrl.world_models import WorldModel, WorldModelConfig
 
 
 def pin_threads(cpus: float) -> None:
-    torch.set_num_threads(max(1, int(cpus)))
+    if calls.in_ray_actor():
+        torch.set_num_threads(max(1, int(cpus)))
 
 
 def pick_device(gpus: float) -> torch.device:
@@ -49,7 +51,7 @@ class SearchClient:
         self, obs: ObsBatch, discounts: Any = None, temperature: float = 1.0, seed: int = 0
     ) -> ActResult:
         batch = to_global(obs, self.to_run, self.run_tasks)
-        part: ActSlice = ray.get(self.server.act.remote(batch, temperature, seed))
+        part: ActSlice = calls.get(self.server.act.remote(batch, temperature, seed))
         return part.to_result()
 
 
@@ -83,7 +85,7 @@ class RolloutWorker:
         base = (uuid.uuid4().int % (1 << 40)) << 20  # unique per incarnation
         self.replays = {t: RecordingReplay(int(g), base) for t, g in enumerate(self.to_run)}
         own = torch.tensor([discounts[run_tasks.index(name)] for name in task_names])
-        self.collector = Collector(self.env, client, self.replays, own)  # type: ignore[arg-type]
+        self.collector = Collector(self.env, client, self.replays, own)
         self.pending: list[Any] = []
 
     def collect(self, steps: int, temperature: float, active: list[int], seed: int) -> dict:
@@ -103,7 +105,7 @@ class RolloutWorker:
         }
 
     def _flush(self) -> None:
-        ray.get(self.pending)  # at most one flush in flight per shard: bounded memory
+        calls.get(self.pending)  # at most one flush in flight per shard: bounded memory
         by_shard: dict[int, dict[int, list]] = {}
         for replay in self.replays.values():
             records = replay.drain()

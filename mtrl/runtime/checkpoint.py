@@ -12,15 +12,20 @@ temporary name and renamed; the newest ``keep`` are kept.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from mtrl.agents.train import CHECKPOINT_VERSION
 from mtrl.world_models import WorldModel
 
+log = logging.getLogger(__name__)
+
+# One layout for every run, whichever mode wrote it (``mtrl.runtime.driver``). The old
+# single-process layout (``checkpoint.pt`` without ``counters``) is refused as incomplete.
+CHECKPOINT_VERSION = 1
 REQUIRED = ("version", "tasks", "config", "model", "learner", "dps", "counters")
 
 
@@ -55,16 +60,29 @@ def write_checkpoint(run_dir: Path, state: dict[str, Any], env_steps: int, keep:
 
 
 def resolve_resume(target: str | Path) -> Path:
-    """``--resume`` accepts a run folder (its newest checkpoint) or a checkpoint file."""
+    """``--resume`` accepts a checkpoint file (used as it is: an unreadable one is an error) or
+    a run folder: its newest readable checkpoint. Newer unreadable ones (a torn write, a full
+    disk) are moved into ``checkpoints/unreadable/``, kept for inspection and out of the way
+    of the run's pruning, with a one-line warning each."""
     target = Path(target)
     if target.is_file():
         return target
-    latest = latest_checkpoint(target)
-    if latest is None:
+    found = list_checkpoints(target)
+    if not found:
         raise CheckpointError(
             f"no checkpoint to resume in {target} (expected {target}/checkpoints/ckpt-*.pt)"
         )
-    return latest
+    for path in reversed(found):
+        try:
+            read_checkpoint(path)
+        except CheckpointError as error:
+            aside = path.parent / "unreadable" / path.name
+            aside.parent.mkdir(exist_ok=True)
+            os.replace(path, aside)
+            log.warning("skipped %s (moved to %s): %s", path.name, aside, error)
+            continue
+        return path
+    raise CheckpointError(f"no readable checkpoint to resume in {target}; see the warnings")
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -117,35 +135,7 @@ def saved_config(state: dict[str, Any]) -> dict[str, Any]:
 def finetune_state(
     state: dict[str, Any], model: WorldModel
 ) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """The checkpoint's weights mapped onto ``model`` (a subset or other tasks).
+    """The checkpoint's weights mapped onto ``model`` by task id: see ``mtrl.runtime.finetune``."""
+    from mtrl.runtime import finetune  # here, not at the top: the lead's part of this file
 
-    Per-task rows (``task_embed`` and the heads' ``.task`` tables) move with their task
-    names; tasks new to ``model`` keep their fresh initialisation. Other tensors are copied
-    when their shapes match and left fresh otherwise. Returns the state and what was done.
-    """
-    old_tasks = list(state["model"]["tasks"])
-    new_tasks = list(model.tasks.names)
-    saved = state["model"]["state"]
-    out = model.state_dict()
-    report: dict[str, list[str]] = {"copied": [], "by_task": [], "fresh": []}
-    for key, fresh in out.items():
-        old = saved.get(key)
-        if old is None:
-            report["fresh"].append(key)
-        elif _per_task(key) and old.shape[0] == len(old_tasks):
-            rows = fresh.clone()
-            for i, task in enumerate(new_tasks):
-                if task in old_tasks and old.shape[1:] == fresh.shape[1:]:
-                    rows[i] = old[old_tasks.index(task)]
-            out[key] = rows
-            report["by_task"].append(key)
-        elif old.shape == fresh.shape:
-            out[key] = old
-            report["copied"].append(key)
-        else:
-            report["fresh"].append(key)
-    return out, report
-
-
-def _per_task(key: str) -> bool:
-    return key == "task_embed" or key.endswith(".task")
+    return finetune.finetune_state(state, model)

@@ -1,19 +1,15 @@
-"""The run configuration of the Ray runtime: one frozen dataclass, JSON round trip, overrides.
+"""The run configuration: one frozen dataclass for both modes, JSON round trip, overrides.
 
-``RunConfig`` keeps the single-machine ``TrainConfig``'s field names for what they share
-(``tasks``, ``model_preset``, ``model_overrides``, ``acting``, ``replay``, ``learner``, ...),
-flat at the top level: checkpoint readers find ``model_preset`` and ``model_overrides`` in the
-``config`` JSON without knowing which loop wrote it. Launch scripts subclass it to change
-defaults; ``--set key=value`` overrides any field, nested ones with dots.
+``RunConfig`` is the one config base: the Ray runtime and the single-process mode
+(``mtrl.train_local``) run the same driver from it, and checkpoints store it as JSON, so a
+checkpoint of either mode resumes in the other. The single-process mode ignores only what is
+about Ray (``resources``, placement). Launch scripts subclass it to change defaults;
+``--set key=value`` overrides any field, nested ones with dots.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from mtrl.agents.acting import ActingConfig
@@ -21,6 +17,7 @@ from mtrl.agents.dps_controller import DpsSchedule
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.settings import EnvSettings
+from mtrl.runtime.overrides import apply_overrides, from_json, to_json
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")  # Ray placement strategies
 
@@ -59,6 +56,9 @@ class RunConfig:
     temperatures: tuple[tuple[float, float], ...] = ((0.5, 1.0), (0.75, 0.5), (1.0, 0.25))
     targets: tuple[tuple[str, float], ...] = ()  # (task, return) overriding target_score
     seed: int = 0
+    # Wall-clock budget in seconds (0: none); the run ends at whichever budget comes first,
+    # and the temperature schedule follows whichever is further spent.
+    max_seconds: float = 0.0
     # Topology. Each worker runs envs_per_task environments of every task in worker_tasks
     # (empty: all tasks); workers are spread round-robin over the search servers.
     num_workers: int = 1
@@ -83,6 +83,7 @@ class RunConfig:
     # Evaluation (fixed seeds, same search as acting, temperature 0) and logging.
     eval_every: int = 5_000  # env steps; 0 evaluates only at the end
     eval_episodes: int = 4  # per task; 0 turns evaluation off
+    eval_at_start: bool = False  # also evaluate the untrained model (env step 0)
     eval_max_steps: int = 100_000  # batched steps per evaluation; unfinished episodes skipped
     log_every_s: float = 10.0  # progress lines / TensorBoard flushes
     conflict_image_every: int = 200  # learner updates between gradient-conflict images
@@ -137,87 +138,5 @@ class RunConfig:
         )
 
 
-def to_json(config: Any) -> str:
-    return json.dumps(dataclasses.asdict(config), default=str)
-
-
-def from_json(cls: type, text: str) -> Any:
-    """Rebuild ``cls`` from ``to_json`` output (lists back to tuples, nested dataclasses)."""
-    return _build(cls, json.loads(text))
-
-
-def _build(cls: type, data: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown} for {cls.__name__}")
-    return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if is_dataclass(hint) and isinstance(value, dict):
-        return _build(hint, value)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return value if value is None else _convert(options[0], value)
-    if isinstance(value, list):
-        args = typing.get_args(hint)
-        inner = args[0] if args and (len(args) == 1 or args[1] is Ellipsis) else Any
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return tuple(_convert(a, v) for a, v in zip(args, value, strict=False))
-        return tuple(_convert(inner, v) for v in value)
-    return value
-
-
-def apply_overrides(config: Any, pairs: list[str]) -> Any:
-    """``["learner.lr=3e-4", "tasks=classic/CartPole,dmc/cartpole-balance"]`` applied in order.
-
-    Scalars parse by the field's type; tuple fields take comma-separated values or JSON
-    (``model_overrides=[["support_size",50]]``). Unknown keys raise naming the valid ones.
-    """
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"bad override {pair!r}: expected KEY=VALUE, e.g. env_steps=5000")
-        config = _set(config, key.split("."), value, key)
-    return config
-
-
-def _set(obj: Any, path: list[str], text: str, key: str) -> Any:
-    hints = typing.get_type_hints(type(obj))
-    names = [f.name for f in fields(obj)]
-    if path[0] not in names:
-        raise ValueError(f"unknown config key {key!r}; valid here: {', '.join(names)}")
-    current = getattr(obj, path[0])
-    if len(path) > 1:
-        if not is_dataclass(current):
-            raise ValueError(f"unknown config key {key!r}: {path[0]} has no sub-fields")
-        return replace(obj, **{path[0]: _set(current, path[1:], text, key)})
-    if is_dataclass(current):
-        raise ValueError(f"config key {key!r} is a group; set one of its fields")
-    return replace(obj, **{path[0]: _parse(hints[path[0]], current, text, key)})
-
-
-def _parse(hint: Any, current: Any, text: str, key: str) -> Any:
-    try:
-        if isinstance(current, bool):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1")
-        if isinstance(current, tuple):
-            if text.strip().startswith("["):
-                return _convert(hint, json.loads(text))
-            return tuple(part for part in text.split(",") if part)
-        if isinstance(current, (int, float)):
-            number = float(text)
-            if isinstance(current, int):
-                if not number.is_integer():
-                    raise ValueError(text)
-                return int(number)
-            return number
-        return text
-    except ValueError:
-        kind = type(current).__name__
-        raise ValueError(f"bad value {key}={text!r}: expected a {kind}") from None
+# Re-exported: the JSON round trip and overrides moved to mtrl.runtime.overrides.
+__all__ = ["PLACEMENTS", "Resources", "RunConfig", "apply_overrides", "from_json", "to_json"]

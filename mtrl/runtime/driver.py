@@ -1,4 +1,8 @@
-"""The driver loop: keeps workers collecting and the learner learning at a target ratio.
+"""The training loop of every run: keeps workers collecting and the learner learning at a
+target ratio. The one implementation of the run's rules (task sets, DPS hand-off, evaluation
+schedule and seeds, temperatures, counters, metric names, checkpoint contents), for both modes:
+the actors run on Ray, or in this process (``inline=True``, the single-process mode that
+``mtrl.train_local`` and ``bench/learning.py --inline`` use; see ``mtrl.runtime.calls``).
 
 Every rollout worker has one ``collect`` call in flight, the learner one ``train`` call;
 ``ray.wait`` hands back whichever finishes. Back-pressure: the learner is only asked for
@@ -21,15 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ray
 import torch
 
 from mtrl.agents.dps_controller import DpsController
-from mtrl.agents.train import CHECKPOINT_VERSION
 from mtrl.eval.tensorboard import aggregate_scalars, write_layout
+from mtrl.runtime import calls
 from mtrl.runtime import checkpoint as ckpt
 from mtrl.runtime.config import RunConfig, to_json
-from mtrl.runtime.metrics import MetricsWriter, Progress
+from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
 from mtrl.runtime.topology import create_actors, kill_all, resolve_run_tasks
 from mtrl.world_models import WorldModel, preset
 
@@ -43,33 +46,26 @@ class RunResult:
     updates: int
     run_dir: Path
     checkpoints: list[Path]
-    evaluations: list[dict[str, float]]
+    # One record per evaluation: env_steps, updates, seconds, returns {task: mean},
+    # episodes {task: [returns]}, solved [tasks].
+    evaluations: list[dict[str, Any]]
+    # Every training episode in the order it ended: (seconds since start, task, return).
+    train_episodes: list[tuple[float, str, float]]
     worker_pids: dict[int, set[int]]
     seconds: float
     stopped_by: str = ""
-
-
-@dataclass
-class _Rates:
-    """Counts since the last report, turned into per-second rates."""
-
-    since: float = field(default_factory=time.perf_counter)
-    counts: dict[str, float] = field(default_factory=dict)
-
-    def add(self, name: str, value: float) -> None:
-        self.counts[name] = self.counts.get(name, 0.0) + value
-
-    def take(self) -> dict[str, float]:
-        now = time.perf_counter()
-        seconds = max(now - self.since, 1e-9)
-        rates = {f"{k}_per_s": v / seconds for k, v in self.counts.items()}
-        self.since, self.counts = now, {}
-        return rates
+    targets: dict[str, float | None] = field(default_factory=dict)  # per task: DPS's solved mark
 
 
 class Driver:
-    def __init__(self, config: RunConfig, resume: str = "", hooks: tuple[Hook, ...] = ()):
-        self.config, self.hooks = config, hooks
+    def __init__(
+        self,
+        config: RunConfig,
+        resume: str = "",
+        hooks: tuple[Hook, ...] = (),
+        inline: bool = False,
+    ) -> None:
+        self.config, self.hooks, self.inline = config, hooks, inline
         self.run_dir = Path(config.run_dir)
         state, restore_from = self._resume_state(resume)
         self.tasks = resolve_run_tasks(config)
@@ -78,15 +74,17 @@ class Driver:
         if state is not None:
             ckpt.check_compatible(Path(restore_from), state, self.names, self._model_dict())
         self.dps = self._dps()
-        self.env_steps = self.updates = self.episodes = 0
-        self.actors = create_actors(config, self.tasks, self.model_config, restore_from)
+        self.env_steps = self.updates = self.episodes = self.evaluated = 0
+        self.evaluating_at = (0, 0)  # env steps and updates of the weights under evaluation
+        self.actors = create_actors(config, self.tasks, self.model_config, restore_from, inline)
         if state is not None:
             self._load(state)
         elif config.init_from:
             self._init_from(Path(config.init_from))
         self.writer = MetricsWriter(self.run_dir, self.env_steps if state is not None else None)
         self.progress = Progress(config.env_steps, tuple(self.names))
-        self.evaluations: list[dict[str, float]] = []
+        self.evaluations: list[dict[str, Any]] = []
+        self.train_episodes: list[tuple[float, str, float]] = []
         self.checkpoints: list[Path] = []
         self.worker_pids: dict[int, set[int]] = {i: set() for i in range(config.num_workers)}
         self.stop_reason = ""
@@ -124,9 +122,10 @@ class Driver:
         counters = state["counters"]
         self.env_steps, self.updates = int(counters["env_steps"]), int(counters["updates"])
         self.episodes = int(counters.get("episodes", 0))
+        self.evaluated = int(counters.get("evaluations", 0))
         self.dps.load_state_dict(state["dps"])
         learner_state = {k: state[k] for k in ("model", "learner", "numpy_rng", "torch_rng")}
-        ray.get(self.actors.learner.load(ray.put(learner_state)))
+        calls.get(self.actors.learner.load(calls.put(learner_state, self.inline)))
         torch.set_rng_state(state["driver_torch_rng"])
         log.info("resumed at %d env steps, %d updates", self.env_steps, self.updates)
 
@@ -134,19 +133,19 @@ class Driver:
         state = ckpt.read_checkpoint(path)
         model = WorldModel(self.tasks, self.model_config)
         weights, report = ckpt.finetune_state(state, model)
-        ray.get(self.actors.learner.load_weights(ray.put(weights)))
+        calls.get(self.actors.learner.load_weights(calls.put(weights, self.inline)))
         log.info(
-            "fine-tuning from %s: %d tensors copied, %d mapped by task, %d fresh",
+            "fine-tuning from %s: carried over %s, started fresh %s",
             path,
-            len(report["copied"]),
-            len(report["by_task"]),
-            len(report["fresh"]),
+            report["carried_tasks"] or "no task",
+            report["fresh_tasks"] or "no task",
         )
 
     # ---- the loop ----
 
     def run(self) -> RunResult:
-        config, started = self.config, time.perf_counter()
+        config = self.config
+        started = self.started = time.perf_counter()
         previous = self._install_sigterm()
         self.version, self.acked = -1, -1
         self.weights_ref, self.acks = None, []
@@ -154,37 +153,33 @@ class Driver:
         collecting: dict[Any, int] = {}
         training: Any = None
         evaluating: Any = None
-        rates, last_log, last_ckpt = _Rates(), time.perf_counter(), time.perf_counter()
-        next_eval = (
-            (self.env_steps // config.eval_every + 1) * config.eval_every
-            if config.eval_every
-            else math.inf
-        )
+        rates, last_log, last_ckpt = Rates(), time.perf_counter(), time.perf_counter()
+        next_eval = self._first_evaluation()
         try:
             while not self._done():
+                if evaluating is None and self.env_steps >= next_eval and config.eval_episodes:
+                    evaluating = self._evaluate()
+                    next_eval = self._next_evaluation()
                 for index in range(config.num_workers):
                     if index not in collecting.values() and self._may_collect():
                         collecting[self._collect(index)] = index
                 if training is None and self._may_train():
                     training = self._train()
-                if evaluating is None and self.env_steps >= next_eval and config.eval_episodes:
-                    evaluating = self._evaluate()
-                    next_eval += config.eval_every
                 pending = [
                     *collecting,
                     *([training] if training else []),
                     *([evaluating] if evaluating else []),
                 ]
-                ready, _ = ray.wait(pending, num_returns=1, timeout=1.0)
+                ready, _ = calls.wait(pending, num_returns=1, timeout=1.0)
                 for ref in ready:
                     if ref in collecting:
-                        self._collected(ray.get(ref), collecting.pop(ref), rates)
-                    elif ref == training:
+                        self._collected(calls.get(ref), collecting.pop(ref), rates)
+                    elif ref is training:
                         training = None
-                        self._trained(ray.get(ref), rates)
+                        self._trained(calls.get(ref), rates)
                     else:
                         evaluating = None
-                        self._evaluated(ray.get(ref))
+                        self._evaluated(calls.get(ref))
                 now = time.perf_counter()
                 if now - last_log >= config.log_every_s:
                     self._report(rates.take())
@@ -194,15 +189,20 @@ class Driver:
                     last_ckpt = now
                 for hook in self.hooks:
                     hook(self)
-            ray.get([*collecting, *([training] if training else [])])
+            # Calls in flight finish and count: the checkpoint's counters match the learner's.
+            for ref, index in collecting.items():
+                self._collected(calls.get(ref), index, rates)
+            if training is not None:
+                self._trained(calls.get(training), rates)
             if evaluating is not None:
-                self._evaluated(ray.get(evaluating))
-            elif not self.stop_reason and config.eval_episodes > 0:
-                self._evaluated(ray.get(self._evaluate()))
+                self._evaluated(calls.get(evaluating))
+            if self._evaluate_at_end():
+                self._evaluated(calls.get(self._evaluate()))
             self._report(rates.take())
             self.save()
         finally:
             self.writer.close()
+            self.progress.close()
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         return RunResult(
@@ -211,15 +211,40 @@ class Driver:
             self.run_dir,
             self.checkpoints,
             self.evaluations,
+            self.train_episodes,
             self.worker_pids,
             time.perf_counter() - started,
             self.stop_reason,
+            dict(self.dps.targets),
         )
 
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def _progress(self) -> float:
+        """How much of the budget is spent: env steps, or wall time when that is the budget."""
+        config = self.config
+        spent = self.env_steps / config.env_steps
+        return max(spent, self._elapsed() / config.max_seconds) if config.max_seconds else spent
+
     def _done(self) -> bool:
-        return bool(
-            self.stop_reason or self.env_steps >= self.config.env_steps or self.dps.all_solved
-        )
+        return bool(self.stop_reason or self._progress() >= 1.0 or self.dps.all_solved)
+
+    def _first_evaluation(self) -> float:
+        at_start = self.config.eval_at_start and self.env_steps == 0
+        return 0 if at_start else self._next_evaluation()
+
+    def _next_evaluation(self) -> float:
+        """The next multiple of ``eval_every`` after now (0: only the run's final one)."""
+        every = self.config.eval_every
+        return (self.env_steps // every + 1) * every if every else math.inf
+
+    def _evaluate_at_end(self) -> bool:
+        """Every run ends with an evaluation of its final weights (unless stopped by a signal,
+        which checkpoints at once, or already evaluated at this step)."""
+        if self.stop_reason or self.config.eval_episodes <= 0:
+            return False
+        return not self.evaluations or self.evaluations[-1]["env_steps"] != self.env_steps
 
     def _target_updates(self) -> float:
         return self.config.replay_ratio * max(0, self.env_steps - self.config.warmup_env_steps)
@@ -240,12 +265,12 @@ class Driver:
 
     def _collect(self, index: int) -> Any:
         config = self.config
-        temperature = config.temperature(self.env_steps / config.env_steps)
+        temperature = config.temperature(self._progress())
         seed = config.seed * 7_919 + self.env_steps + index
         worker = self.actors.workers[index]
         return worker.collect.remote(config.steps_per_call, temperature, self._active(), seed)
 
-    def _collected(self, result: dict[str, Any], index: int, rates: _Rates) -> None:
+    def _collected(self, result: dict[str, Any], index: int, rates: Rates) -> None:
         self.env_steps += result["env_steps"]
         pids = self.worker_pids[index]
         if pids and result["pid"] not in pids:
@@ -256,6 +281,7 @@ class Driver:
         for task, episode_return, length in result["episodes"]:
             name = self.names[task]
             self.episodes += 1
+            self.train_episodes.append((self._elapsed(), name, episode_return))
             self.progress.episode(name, episode_return)
             self.writer.scalar(f"{name}/return", episode_return, self.env_steps)
             self.writer.scalar(f"{name}/episode_length", length, self.env_steps)
@@ -263,36 +289,21 @@ class Driver:
     def _train(self) -> Any:
         updates = self.config.updates_per_call
         if self.updates + updates - self.acked > self.config.max_weight_lag:
-            ray.get(self.acks)  # bounded staleness: the servers catch up first
+            calls.get(self.acks)  # bounded staleness: the servers catch up first
             self.acked = self.version
         return self.actors.learner.train(updates, self._training())
 
-    def _trained(self, result: dict[str, Any], rates: _Rates) -> None:
+    def _trained(self, result: dict[str, Any], rates: Rates) -> None:
         self.updates = int(result["updates"])
         rates.add("updates", self.config.updates_per_call)
         rates.add("samples", result["samples"])
         self._broadcast()
-        step = self.env_steps
-        for key, value in result["scalars"].items():
-            self.writer.scalar(_loss_tag(key), value, step)
         every = self.config.conflict_image_every
-        if (
-            result["cosine"] is not None
-            and every
-            and self.updates % every < self.config.updates_per_call
-        ):
-            self.writer.conflict_matrix(result["cosine"], step)
-        load = result["expert_load"]
-        if load is not None:
-            for task, row in enumerate(load):
-                if row.sum() > 0:
-                    for k, share in enumerate(row):
-                        self.writer.scalar(
-                            f"{self.names[task]}/expert_load/{k}", float(share), step
-                        )
+        image = every > 0 and self.updates % every < self.config.updates_per_call
+        self.writer.learner_result(result, self.names, self.env_steps, conflict_image=image)
 
     def _broadcast(self) -> None:
-        ready = [a for a in self.acks if ray.wait([a], timeout=0)[0]]
+        ready = [a for a in self.acks if calls.is_ready(a)]
         if ready and len(ready) == len(self.acks):
             self.acked = self.version
         self.version = self.updates
@@ -302,41 +313,60 @@ class Driver:
         ]
 
     def _evaluate(self) -> Any:
-        seed, config = 10_000 + 97 * len(self.evaluations), self.config
+        # Evaluation k of the run (resumes included) plays the same episodes in every mode.
+        seed, config = 10_000 + 97 * self.evaluated, self.config
+        self.evaluated += 1
+        self.evaluating_at = (self.env_steps, self.version)  # the weights being evaluated
         return self.actors.evaluator.evaluate.remote(
             self.weights_ref, config.eval_episodes, seed, config.eval_max_steps
         )
 
     def _evaluated(self, episodes: dict[str, list[float]]) -> None:
+        """Mean returns to TensorBoard and to DPS (tasks with no finished episode are left
+        out of both: no NaN reaches the controller)."""
+        steps, updates = self.evaluating_at
         returns = {t: sum(v) / len(v) for t, v in episodes.items() if v}
         for task, value in returns.items():
             self.dps.report_evaluation(task, value, self.updates)
-            self.writer.scalar(f"{task}/eval_return", value, self.env_steps)
+            self.writer.scalar(f"{task}/eval_return", value, steps)
         if self.dps.maybe_advance(self.updates):
-            ray.get(self.actors.learner.set_stage(self.dps.stage))
-        self.writer.scalars(aggregate_scalars(returns), self.env_steps)  # HNS etc.
-        self.writer.scalar("dps/stage", self.dps.stage, self.env_steps)
-        self.writer.scalar("dps/solved_tasks", len(self.dps.solved), self.env_steps)
-        self.evaluations.append({"env_steps": self.env_steps, **returns})
+            calls.get(self.actors.learner.set_stage(self.dps.stage))
+        self.writer.scalars(aggregate_scalars(returns), steps)  # HNS etc.
+        self.writer.scalar("dps/stage", self.dps.stage, steps)
+        self.writer.scalar("dps/solved_tasks", len(self.dps.solved), steps)
+        self.evaluations.append(
+            {
+                "env_steps": steps,
+                "updates": updates,
+                "seconds": self._elapsed(),
+                "returns": returns,
+                "episodes": episodes,
+                "solved": sorted(self.dps.solved),
+            }
+        )
 
     def _report(self, rates: dict[str, float]) -> None:
         for name, value in rates.items():
             self.writer.scalar(f"throughput/{name}", value, self.env_steps)
         self.writer.flush()
+        if not self.env_steps:  # actors still starting: nothing to show yet
+            return
+        # The budget in env steps at this pace (a wall-clock budget is reached before
+        # env_steps), so the display's percentage and ETA follow whichever budget binds.
+        self.progress.total = max(self.env_steps, round(self.env_steps / self._progress()))
         self.progress.show(self.env_steps, self.updates, rates)
 
     # ---- checkpoints and signals ----
 
     def save(self) -> Path:
-        learner = ray.get(self.actors.learner.state())
+        learner = calls.get(self.actors.learner.state())
         replay: dict[str, Any] = {}
-        for part in ray.get(
+        for part in calls.get(
             [s.snapshot.remote(self.config.replay_snapshot_rows) for s in self.actors.shards]
         ):
             replay.update(part)
         state = {
-            "version": CHECKPOINT_VERSION,
-            "runtime": "ray",
+            "version": ckpt.CHECKPOINT_VERSION,
             "tasks": self.names,
             "task_table": dict(enumerate(self.names)),
             "config": to_json(self.config),
@@ -346,6 +376,7 @@ class Driver:
                 "env_steps": self.env_steps,
                 "updates": self.updates,
                 "episodes": self.episodes,
+                "evaluations": self.evaluated,
             },
             "driver_torch_rng": torch.get_rng_state(),
             "replay": replay,
@@ -368,12 +399,3 @@ class Driver:
 
     def shutdown(self) -> None:
         kill_all(self.actors)
-
-
-def _loss_tag(key: str) -> str:
-    """Learner metric names -> the run's tag scheme."""
-    if key.startswith("loss/task/"):
-        return f"loss/{key.removeprefix('loss/task/')}/total"
-    if key.startswith("grad/"):
-        return "gradients/" + key.removeprefix("grad/")
-    return key

@@ -16,9 +16,11 @@ from dataclasses import replace
 
 import ray
 
+from mtrl.runtime import local_ray
 from mtrl.runtime.checkpoint import CheckpointError, read_checkpoint, resolve_resume
 from mtrl.runtime.config import RunConfig, apply_overrides, from_json, to_json
 from mtrl.runtime.driver import Driver, RunResult
+from mtrl.runtime.smoke import smoke_overrides
 
 # Forwarded to a Ray started here, so every actor sees the same caches and offline settings.
 ENV_VARS = ("MTRL_CACHE", "MTRL_BUILD_DIR", "MUJOCO_GL", "HF_HUB_OFFLINE", "MTRL_JERICHO_DIR")
@@ -35,6 +37,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--resume", default="", metavar="RUN_DIR", help="continue a run")
     parser.add_argument("--print-config", action="store_true", help="print the config and exit")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="scale down to a 2-core CPU (tiny model, small budget), same tasks; --set wins",
+    )
     parser.add_argument("--num-cpus", type=int, default=0, help="local Ray only (0: all)")
     return parser.parse_args(argv)
 
@@ -47,7 +54,8 @@ def build_config(cls: type[RunConfig], args: argparse.Namespace) -> RunConfig:
         config = from_json(cls, read_checkpoint(path)["config"])
         # The run continues in the folder it was resumed from (it may have been moved).
         config = replace(config, run_dir=str(path.parent.parent))
-    return apply_overrides(config, args.set)
+    smoke = smoke_overrides(config, resumed=bool(args.resume)) if args.smoke else []
+    return apply_overrides(config, [*smoke, *args.set])  # validated once, the user's last
 
 
 def connect(num_cpus: int = 0) -> None:
@@ -57,26 +65,41 @@ def connect(num_cpus: int = 0) -> None:
         ray.init(address="auto")  # ray job submit, or a user pointing at a cluster
         return
     env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
-    ray.init(
-        address="local",  # a new instance, never a cluster some `ray start` left running
-        num_cpus=num_cpus or None,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        runtime_env={"env_vars": env} if env else None,
-        log_to_driver=True,
-    )
+    # A new instance on 127.0.0.1 only, whose processes end with this one (local_ray.py).
+    local_ray.start(num_cpus or None, env, log_to_driver=True)
 
 
-def run(config: RunConfig, resume: str = "") -> RunResult:
-    driver = Driver(config, resume=resume)
+def run(config: RunConfig, resume: str = "", inline: bool = False) -> RunResult:
+    """One run of the driver: on the connected Ray, or ``inline`` in this process."""
+    driver = Driver(config, resume=resume, inline=inline)
     try:
         return driver.run()
     finally:
         driver.shutdown()
 
 
+def train_local(config: RunConfig, resume: str = "") -> RunResult:
+    """The single-process mode: the same driver, rules and checkpoints as a Ray run, with
+    every actor in this process (no Ray started). For notebooks, tests and debuggers."""
+    return run(config, resume=resume, inline=True)
+
+
+def summary(result: RunResult) -> str:
+    """The closing table: per task, the first and last evaluation against its target."""
+    rows = [f"{'task':32} {'first eval':>10} {'last eval':>10} {'target':>8}"]
+    first = result.evaluations[0]["returns"] if result.evaluations else {}
+    last = result.evaluations[-1]["returns"] if result.evaluations else {}
+    for task, target in result.targets.items():
+        cells = [f"{r[task]:10.1f}" if task in r else f"{'-':>10}" for r in (first, last)]
+        mark = f"{target:8g}" if target is not None else f"{'-':>8}"
+        rows.append(f"{task:32} {' '.join(cells)} {mark}")
+    return "\n".join(rows)
+
+
 def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="[mtrl] %(message)s")
+    # mtrl's own INFO lines; third-party libraries (MuJoCo's absl, PyOpenGL, Ray) only warn.
+    logging.basicConfig(level=logging.WARNING, format="[mtrl] %(message)s")
+    logging.getLogger("mtrl").setLevel(logging.INFO)
     args = parse_args(argv)
     try:
         config = build_config(cls, args)
@@ -84,7 +107,9 @@ def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
             print(to_json(config))
             return 0
         connect(args.num_cpus)
-        result = run(config, resume=args.resume)
+        # The checkpoint build_config chose (a folder's newest readable one), not the folder.
+        resume = str(resolve_resume(args.resume)) if args.resume else ""
+        result = run(config, resume=resume)
     except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -92,7 +117,9 @@ def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
     how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
     print(
         f"[mtrl] {how}: {result.env_steps:,} env steps, {result.updates:,} updates in "
-        f"{result.seconds:.0f}s ({result.env_steps / max(result.seconds, 1e-9):.1f} env steps/s); "
-        f"checkpoint {last}; TensorBoard: tensorboard --logdir {result.run_dir} --host 127.0.0.1"
+        f"{result.seconds:.0f}s ({result.env_steps / max(result.seconds, 1e-9):.1f} env steps/s)"
     )
+    print(summary(result))
+    print(f"checkpoint: {last}")
+    print(f"curves:     mtrl tensorboard {result.run_dir}  (or {result.run_dir}/scalars.csv)")
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections import defaultdict
 from dataclasses import replace
@@ -33,6 +34,7 @@ from mtrl.agents.gradients import all_reduce_mean
 from mtrl.agents.learner import Learner
 from mtrl.agents.replay import batch_sizes
 from mtrl.envs.batch import TaskSet
+from mtrl.runtime import calls
 from mtrl.runtime.actors import pick_device, pin_threads
 from mtrl.runtime.config import RunConfig
 from mtrl.runtime.transport import ReplaySlice
@@ -84,7 +86,7 @@ class LearnerActor:
 
     def _wanted(self, active: list[int]) -> tuple[int, ...]:
         if not all(t in self.lengths for t in active):  # new data may have arrived
-            for shard in ray.get([s.lengths.remote() for s in self.shards]):
+            for shard in calls.get([s.lengths.remote() for s in self.shards]):
                 self.lengths.update(shard)
         return tuple(sorted(t for t in active if self.lengths.get(t, 0) > 0))
 
@@ -96,7 +98,7 @@ class LearnerActor:
         refs = ready[1] if ready else self._request(ids)
         self.prefetched = (ids, self._request(ids))  # next update's batch, sampled meanwhile
         slices: dict[int, ReplaySlice] = {}
-        for part in ray.get(refs):
+        for part in calls.get(refs):
             slices.update(part)
         for task, piece in slices.items():
             self.lengths[task] = len(piece)
@@ -145,12 +147,22 @@ class LearnerActor:
     # ---- the process group of several ranks ----
 
     def open_store(self) -> tuple[str, int]:
-        """Rank 0: the rendezvous store, on a free port of this node's address."""
+        """Rank 0: the rendezvous store, on a free port of this node's address (only: given
+        just a host, torch's store listens on every interface; 127.0.0.1 in a local run)."""
         host = ray.util.get_node_ip_address()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._store_socket = socket.create_server((host, 0), family=family)
+        port = self._store_socket.getsockname()[1]
         self.store = dist.TCPStore(
-            host, 0, self.world, is_master=True, wait_for_workers=False, timeout=JOIN_TIMEOUT
+            host,
+            port,
+            self.world,
+            is_master=True,
+            wait_for_workers=False,
+            timeout=JOIN_TIMEOUT,
+            master_listen_fd=self._store_socket.fileno(),
         )
-        return host, self.store.port
+        return host, port
 
     def join(self, host: str, port: int) -> None:
         """Every rank at once: form the group, then take rank 0's weights."""
@@ -184,7 +196,7 @@ class LearnerActor:
             # Draw what was asked of the shards: by_need's weights may have moved since the
             # request (it was prefetched one update ahead).
             asked = {t: float(piece.batch.rows.shape[0]) for t, piece in slices.items()}
-            samples = self.learner.draw(slices, self.rng, need=asked)  # type: ignore[arg-type]
+            samples = self.learner.draw(slices, self.rng, need=asked)
             batch = self.learner.assemble(samples, actor=self.actor)
             if self.world > 1:  # the same torch random numbers on every rank (PCGrad's order)
                 torch.manual_seed(self.config.seed * 1_000_003 + self.learner.updates)

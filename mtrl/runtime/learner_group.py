@@ -21,6 +21,7 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from mtrl.runtime import calls
 from mtrl.runtime.config import Resources, RunConfig
 from mtrl.runtime.learner_actor import LearnerActor
 
@@ -60,14 +61,19 @@ class LearnerGroup:
 
     @classmethod
     def create(
-        cls, config: RunConfig, placement: PlacementGroup | None, *args: Any
+        cls, config: RunConfig, placement: PlacementGroup | None, *args: Any, inline: bool = False
     ) -> LearnerGroup:
         """``args``: ``LearnerActor``'s (tasks, model config, run config, shards, shard_of)."""
         res, world = config.resources, config.num_learners
-        actor = ray.remote(LearnerActor)
         options = {"num_cpus": res.learner_cpus, "num_gpus": res.learner_gpus}
         if world == 1:
-            return cls([actor.options(**options).remote(*args)])
+            return cls([calls.actor_class(LearnerActor, inline, **options).remote(*args)])
+        if inline:
+            raise ValueError(
+                f"num_learners={world}: several learner ranks need Ray (the single-process "
+                "mode runs one)"
+            )
+        actor = ray.remote(LearnerActor)
         ranks = [
             actor.options(**options, scheduling_strategy=_bundle(placement, rank)).remote(
                 *args, rank=rank, world=world
@@ -104,7 +110,7 @@ class LearnerGroup:
 
     def kill(self) -> None:
         for rank in self.ranks:
-            ray.kill(rank, no_restart=True)
+            calls.kill(rank)
         if self.placement is not None:
             remove_placement_group(self.placement)
             self.placement = None

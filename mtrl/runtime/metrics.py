@@ -1,4 +1,5 @@
-"""Run metrics: TensorBoard events plus a CSV twin, and the console progress display.
+"""Run metrics: TensorBoard events plus a CSV twin; the progress display is
+``mtrl.eval.display.Progress``.
 
 Tags (fixed; the TensorBoard layout is built on them): per task ``{task}/return``,
 ``{task}/episode_length``, ``{task}/eval_return``, ``{task}/expert_load/{k}``; ``loss/{name}``,
@@ -11,14 +12,17 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 import time
-from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
+
+from mtrl.eval.display import MAX_WIDTH, Progress
+
+__all__ = ["CSV_NAME", "MAX_WIDTH", "MetricsWriter", "Progress", "Rates"]
 
 CSV_NAME = "scalars.csv"
 
@@ -56,6 +60,21 @@ class MetricsWriter:
         image = np.kron(rgb, np.ones((cell, cell, 1)))
         self.tb.add_image("gradients/conflict_matrix", image, step, dataformats="HWC")
 
+    def learner_result(
+        self, result: dict[str, Any], names: list[str], step: int, conflict_image: bool
+    ) -> None:
+        """One learner call's metrics: losses and gradient scalars, the conflict image (when
+        asked and measured) and each task's share of every expert."""
+        for key, value in result["scalars"].items():
+            self.scalar(_loss_tag(key), value, step)
+        if conflict_image and result["cosine"] is not None:
+            self.conflict_matrix(result["cosine"], step)
+        load = result["expert_load"]
+        for task, row in enumerate(load if load is not None else []):
+            if row.sum() > 0:
+                for k, share in enumerate(row):
+                    self.scalar(f"{names[task]}/expert_load/{k}", float(share), step)
+
     def flush(self) -> None:
         self.tb.flush()
         self.file.flush()
@@ -68,51 +87,38 @@ class MetricsWriter:
 def _truncate_csv(path: Path, purge_step: int) -> None:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < purge_step]
+    # A driver killed with -9 can leave the file empty (header still buffered) or a row cut short.
+    if not rows:
+        path.unlink()  # written afresh, header first
+        return
+    whole = [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()]
+    kept = [rows[0]] + [r for r in whole if int(r[0]) < purge_step]
     with path.open("w", newline="") as f:
         csv.writer(f).writerows(kept)
 
 
-class Progress:
-    """Env steps against the budget, per-task recent return, throughput and ETA.
-
-    On a terminal the block redraws in place; otherwise it prints one plain line per call.
-    """
-
-    def __init__(self, budget: int, tasks: tuple[str, ...], stream: TextIO | None = None):
-        self.budget, self.tasks = budget, tasks
-        self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.recent: dict[str, deque] = {t: deque(maxlen=20) for t in tasks}
-        self.drawn = 0
-
-    def episode(self, task: str, episode_return: float) -> None:
-        self.recent[task].append(episode_return)
-
-    def show(self, env_steps: int, updates: int, rates: dict[str, float]) -> None:
-        speed = rates.get("env_steps_per_s", 0.0)
-        eta = max(self.budget - env_steps, 0) / speed if speed > 0 else math.inf
-        head = (
-            f"env steps {env_steps:,}/{self.budget:,} ({100 * env_steps / self.budget:.0f}%)"
-            f"  updates {updates:,}  {speed:.0f} steps/s"
-            f"  {rates.get('searches_per_s', 0.0):.1f} searches/s"
-            f"  {rates.get('updates_per_s', 0.0):.1f} updates/s  ETA {_duration(eta)}"
-        )
-        returns = {t: f"{np.mean(v):.1f}" if v else "-" for t, v in self.recent.items()}
-        if not self.tty:
-            tail = " ".join(f"{t}={r}" for t, r in returns.items())
-            print(f"[mtrl] {head} | return {tail}", file=self.stream, flush=True)
-            return
-        width = max(len(t) for t in self.tasks)
-        lines = [head] + [f"  {t:<{width}}  recent return {r}" for t, r in returns.items()]
-        up = f"\x1b[{self.drawn}F\x1b[J" if self.drawn else ""
-        print(up + "\n".join(lines), file=self.stream, flush=True)
-        self.drawn = len(lines)
+def _loss_tag(key: str) -> str:
+    """Learner metric names -> the run's tag scheme."""
+    if key.startswith("loss/task/"):
+        return f"loss/{key.removeprefix('loss/task/')}/total"
+    if key.startswith("grad/"):
+        return "gradients/" + key.removeprefix("grad/")
+    return key
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+@dataclass
+class Rates:
+    """Counts since the last report, turned into per-second rates."""
+
+    since: float = field(default_factory=time.perf_counter)
+    counts: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, value: float) -> None:
+        self.counts[name] = self.counts.get(name, 0.0) + value
+
+    def take(self) -> dict[str, float]:
+        now = time.perf_counter()
+        seconds = max(now - self.since, 1e-9)
+        rates = {f"{k}_per_s": v / seconds for k, v in self.counts.items()}
+        self.since, self.counts = now, {}
+        return rates

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import ray
-
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import resolve_tasks
 from mtrl.envs.vector import MultiTaskEnv
+from mtrl.runtime import calls
 from mtrl.runtime.actors import Evaluator, RolloutWorker, SearchServer
 from mtrl.runtime.config import RunConfig
 from mtrl.runtime.learner_group import LearnerGroup, reserve_learners
@@ -32,12 +31,12 @@ class Actors:
     shard_of: dict[int, int]
     learner: LearnerGroup
     evaluator: Any
-    keep_alive: list[Any]  # object refs the actors' constructors read (again on restart)
 
 
-def _restartable(cls: type, config: RunConfig, **options: Any) -> Any:
+def _restartable(cls: type, config: RunConfig, inline: bool, **options: Any) -> Any:
     # max_task_retries=-1: calls in flight when the actor died run again on its new life.
-    return ray.remote(cls).options(max_restarts=config.max_restarts, max_task_retries=-1, **options)
+    restarts = {"max_restarts": config.max_restarts, "max_task_retries": -1}
+    return calls.actor_class(cls, inline, **restarts, **options)
 
 
 def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
@@ -47,23 +46,28 @@ def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
 
 
 def create_actors(
-    config: RunConfig, tasks: TaskSet, model_config: WorldModelConfig, restore_from: str
+    config: RunConfig,
+    tasks: TaskSet,
+    model_config: WorldModelConfig,
+    restore_from: str,
+    inline: bool = False,
 ) -> Actors:
+    """The run's actors on Ray, or (``inline``) as plain objects in this process."""
     res = config.resources
     discounts = tuple(config.replay.discounts(tasks.specs).tolist())  # per run task
     # Learner ranks are reserved first: a request the cluster cannot meet fails before any
     # other actor starts.
-    placement = reserve_learners(config)
+    placement = None if inline else reserve_learners(config)
     # Replay stores the K actions acting searched over, so its K is acting's.
     replay = replace(config.replay, sampled_actions=config.acting.sampled_actions)
-    # Constructor arguments are put once and referenced by the driver for the whole run:
-    # a restarted actor reads them again (ray-project/ray#53727).
-    tasks_ref, config_ref = ray.put(tasks), ray.put(config)
+    # Constructor arguments go by value (small: task specs and the config), so Ray inlines
+    # them with the actor's creation and a restarted actor always has them: a reference to
+    # the object store could be lost with its owner (ray-project/ray#53727).
     shard_of = {t: t % config.num_replay_shards for t in range(len(tasks))}
-    shard_cls = _restartable(ReplayShard, config, num_cpus=res.replay_cpus)
+    shard_cls = _restartable(ReplayShard, config, inline, num_cpus=res.replay_cpus)
     shards = [
         shard_cls.remote(
-            tasks_ref,
+            tasks,
             [t for t, s in shard_of.items() if s == index],
             replay,
             config.run_dir,
@@ -72,7 +76,7 @@ def create_actors(
         for index in range(config.num_replay_shards)
     ]
     server_cls = _restartable(
-        SearchServer, config, num_cpus=res.search_cpus, num_gpus=res.search_gpus
+        SearchServer, config, inline, num_cpus=res.search_cpus, num_gpus=res.search_gpus
     )
     clients = [
         sum(1 for w in range(config.num_workers) if w % config.num_search_servers == s)
@@ -80,7 +84,7 @@ def create_actors(
     ]
     servers = [
         server_cls.remote(
-            tasks_ref,
+            tasks,
             model_config,
             config.acting,
             discounts,
@@ -91,11 +95,11 @@ def create_actors(
         )
         for s in range(config.num_search_servers)
     ]
-    worker_cls = _restartable(RolloutWorker, config, num_cpus=res.worker_cpus)
+    worker_cls = _restartable(RolloutWorker, config, inline, num_cpus=res.worker_cpus)
     workers = [
         worker_cls.remote(
             w,
-            tasks_ref,
+            tasks,
             worker_tasks(config, w),
             config.envs_per_task,
             config.env,
@@ -110,19 +114,19 @@ def create_actors(
     ]
     # The learner is not restarted by Ray: its state lives in the checkpoints (resume).
     learner = LearnerGroup.create(
-        config, placement, tasks_ref, model_config, config_ref, shards, shard_of
+        config, placement, tasks, model_config, config, shards, shard_of, inline=inline
     )
     evaluator = None  # one process less to start when the run never evaluates
     if config.eval_episodes > 0:
         evaluator = _restartable(
-            Evaluator, config, num_cpus=res.evaluator_cpus, num_gpus=res.evaluator_gpus
-        ).remote(tasks_ref, model_config, config.acting, discounts, config.env, res.evaluator_gpus)
-    return Actors(workers, servers, shards, shard_of, learner, evaluator, [tasks_ref, config_ref])
+            Evaluator, config, inline, num_cpus=res.evaluator_cpus, num_gpus=res.evaluator_gpus
+        ).remote(tasks, model_config, config.acting, discounts, config.env, res.evaluator_gpus)
+    return Actors(workers, servers, shards, shard_of, learner, evaluator)
 
 
 def kill_all(actors: Actors) -> None:
     for actor in [*actors.workers, *actors.servers, *actors.shards]:
-        ray.kill(actor, no_restart=True)
+        calls.kill(actor)
     actors.learner.kill()  # and its placement group
     if actors.evaluator is not None:
-        ray.kill(actors.evaluator, no_restart=True)
+        calls.kill(actors.evaluator)

@@ -84,14 +84,14 @@ class ActSlice:
         return out
 
     def to_result(self) -> ActResult:
-        # The Collector reads only these arrays; the raw search output is not shipped back.
+        # The Collector reads only these arrays; the raw search output is not shipped back
+        # (ActResult.search stays None).
         return ActResult(
             self.action_index,
             self.action_vector,
             self.policy,
             self.sampled,
             self.root_value,
-            search=None,  # type: ignore[arg-type]
         )
 
 
@@ -148,11 +148,12 @@ class ReplaySlice:
 
     Implements what ``Learner.sample`` (with batching and reanalyse) reads from a
     ``TaskReplay``: ``len``, ``sample``, ``observations``, ``offered_commands``, ``legal``,
-    ``text`` and ``config.capacity``.
+    ``text``, ``discount`` and ``config.capacity``.
     """
 
     def __init__(self, replay: TaskReplay, batch: SequenceBatch) -> None:
         self.batch, self.length = batch, len(replay)
+        self.discount = replay.discount  # reanalyse searches with the task's own discount
         self.keys = np.unique(np.concatenate([batch.rows.ravel(), batch.bootstrap_rows.ravel()]))
         self.config = _WholeRows()
         self.legal = _RowTable(self.keys, replay.legal[self.keys % replay.config.capacity])

@@ -13,10 +13,14 @@ masks; each tree has its own discount and min-max value bounds::
                                                   num_simulations=16))
     out.action, out.action_weights, out.visit_counts, out.root_value
 
+What an algorithm means to its callers (how acting picks the action to play, what evaluation
+reports it plays) is ``get_algorithm(config.algorithm)``; callers never compare names.
+
 Continuous actions: ``sampled_search`` (K samples per node). On a GPU, ``GraphedSearch``
 replays the whole search as one CUDA graph. Numpy harnesses: ``mtrl.search.bench_api.search``.
 """
 
+from mtrl.search.algorithms import Algorithm, get_algorithm
 from mtrl.search.cuda_graph import GraphedSearch
 from mtrl.search.loop import search
 from mtrl.search.sampled import (
@@ -40,6 +44,7 @@ from mtrl.search.types import (
 __all__ = [
     "ALGORITHMS",
     "BACKENDS",
+    "Algorithm",
     "ContinuousModelOutput",
     "ContinuousRecurrentFn",
     "GraphedSearch",
@@ -51,6 +56,7 @@ __all__ = [
     "SearchConfig",
     "SearchOutput",
     "Tree",
+    "get_algorithm",
     "init_tree",
     "sampled_search",
     "search",

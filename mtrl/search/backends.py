@@ -51,10 +51,10 @@ def make_backend(name: str, tree: Tree, config: SearchConfig) -> TreeBackend:
     if name == "torch":
         return TorchBackend(tree, config)
     if name == "cuda":
-        from mtrl.cuda.cuda_backend import CudaBackend
+        from mtrl.search.native_cuda import CudaBackend
 
         return CudaBackend(tree, config)
-    from mtrl.cuda.cpu_backend import CppBackend
+    from mtrl.search.native_cpu import CppBackend
 
     if name == "cpp":
         return CppBackend(tree, config)

@@ -14,6 +14,7 @@ from torch import nn
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.spec import Modality
 from mtrl.world_models.config import WorldModelConfig
+from mtrl.world_models.task_layout import TaskParts, span
 from mtrl.world_models.text import HashedTextEncoder, MiniLMTextEncoder, encode_unique
 from mtrl.world_models.types import Observations
 
@@ -70,6 +71,7 @@ class VectorEncoders(nn.Module):
     def __init__(self, dims: dict[int, int], cfg: WorldModelConfig) -> None:
         super().__init__()
         self.slot = {task: i for i, task in enumerate(sorted(dims))}  # task id -> stacked index
+        self.dims = dict(dims)
         width, hidden, count = max(dims.values()), cfg.vector_hidden, len(dims)
         self.w1 = nn.Parameter(torch.randn(count, width, hidden) / width**0.5)
         self.b1 = nn.Parameter(torch.zeros(count, hidden))
@@ -87,6 +89,15 @@ class VectorEncoders(nn.Module):
     def mlp(self, x: torch.Tensor, i: int) -> torch.Tensor:
         h = F.layer_norm(x @ self.w1[i] + self.b1[i], (self.b1.shape[-1],))
         return F.silu(h) @ self.w2[i] + self.b2[i]
+
+    def task_parts(self) -> TaskParts:
+        """A task's stacked MLP; of ``w1`` only the rows of its own (unpadded) inputs."""
+        parts: TaskParts = {"w1": {}, "b1": {}, "w2": {}, "b2": {}}
+        for task, i in self.slot.items():
+            parts["w1"][task] = (span(i), span(0, self.dims[task]))
+            for name in ("b1", "w2", "b2"):
+                parts[name][task] = (span(i),)
+        return parts
 
 
 class ObsEncoder(nn.Module):

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mtrl.envs.batch import TaskSet
+from mtrl.envs.spec import TaskSpec
+from mtrl.world_models.task_layout import TaskParts, span, task_rows
 from mtrl.world_models.types import Actions, TaskGroups
 
 MASKED = -1e9  # logit of an action outside a task's range (finite: no NaN in softmax)
@@ -34,7 +36,9 @@ class TaskMLP(nn.Module):
         zero_init: bool = False,
     ) -> None:
         super().__init__()
-        self.per_task = per_task
+        self.per_task, self.num_tasks = per_task, num_tasks
+        # Output columns each task uses, where that differs by task (the policy head sets it).
+        self.out_columns: dict[int, tuple[int, ...]] | None = None
         lead = (num_tasks,) if per_task else (1,)
         self.w1 = nn.Parameter(torch.randn(*lead, d_in, hidden) / math.sqrt(d_in))
         self.b1 = nn.Parameter(torch.zeros(*lead, hidden))
@@ -55,6 +59,16 @@ class TaskMLP(nn.Module):
         for task, rows in groups.groups:  # a loop over the tasks present, not over rows
             out[rows] = self.mlp(x[rows], task).to(out.dtype)  # autocast may give bf16
         return out
+
+    def task_parts(self) -> TaskParts:
+        if self.task is not None:  # shared MLP: only the task-embedding rows are per task
+            return task_rows(self.num_tasks, "task")
+        parts = task_rows(self.num_tasks, "w1", "b1", "w2", "b2")
+        if self.out_columns is not None:
+            hidden = span(0, self.w2.shape[1])
+            for t, cols in self.out_columns.items():
+                parts["w2"][t], parts["b2"][t] = (span(t), hidden, cols), (span(t), cols)
+        return parts
 
 
 class TaskTable(nn.Module):
@@ -90,6 +104,17 @@ class PolicyHead(nn.Module):
         self.has_text = any(s.action.kind == "text" for s in tasks.specs)
         width = max(self.choices, 2 * self.action_dim, dim if self.has_text else 0)
         self.mlp = TaskMLP(len(tasks), dim, hidden, width, per_task, zero_init=True)
+        self.mlp.out_columns = {t: self.columns(spec, dim) for t, spec in enumerate(tasks.specs)}
+
+    def columns(self, spec: TaskSpec, dim: int) -> tuple[int, ...]:
+        """The output columns a task reads (see ``forward``): its logits, its command query,
+        or its Gaussian's means and log-stds (which start after the task set's widest action)."""
+        if spec.action.kind == "discrete":
+            return span(0, spec.action.n)
+        if spec.action.kind == "text":
+            return span(0, dim)
+        k = spec.action.dim
+        return span(0, k) + span(self.action_dim, k)
 
     def forward(
         self,
@@ -135,6 +160,20 @@ class ActionEmbedding(nn.Module):
         self.cont_w = nn.Parameter(torch.randn(count, da, dim) / math.sqrt(da))
         self.cont_b = nn.Parameter(torch.zeros(count, dim))
         self.command = nn.Linear(dim, dim)
+        choices = [s.action.n for s in tasks.specs]
+        self.choice_rows = {  # rows of each task in ``discrete`` (continuous tasks have none)
+            t: span(sum(choices[:t]), n) for t, n in enumerate(choices) if n
+        }
+        self.action_dims = {t: tasks[t].action.dim for t in table.continuous}
+
+    def task_parts(self) -> TaskParts:
+        """Rows of a task's actions in the table; a continuous task's linear (of ``cont_w``
+        only the rows of its own action dimensions)."""
+        return {
+            "discrete.weight": {t: (r,) for t, r in self.choice_rows.items()},
+            "cont_w": {t: (span(i), span(0, self.action_dims[t])) for t, i in self.slot.items()},
+            "cont_b": {t: (span(i),) for t, i in self.slot.items()},
+        }
 
     def forward(self, actions: Actions, groups: TaskGroups, commands: torch.Tensor) -> torch.Tensor:
         task = groups.task_ids

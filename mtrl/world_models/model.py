@@ -32,6 +32,7 @@ from mtrl.world_models.lora import LoRABank, set_active_adapters
 from mtrl.world_models.losses import Losses, compute_losses
 from mtrl.world_models.moe import MoE
 from mtrl.world_models.support import support_to_scalar
+from mtrl.world_models.task_layout import TaskParts, collect, task_rows
 from mtrl.world_models.transformer import Transformer
 from mtrl.world_models.types import (
     Actions,
@@ -235,6 +236,22 @@ class WorldModel(nn.Module):
         for m in self.modules():
             if isinstance(m, MoE):
                 m.reset_load()
+
+    # ---- which weights belong to which task (fine-tuning moves them by task) ----
+
+    def task_parts(self) -> TaskParts:
+        return task_rows(len(self.tasks), "task_embed")
+
+    def task_layout(self) -> TaskParts:
+        """State-dict key -> task id -> that task's entries, for every tensor that holds
+        per-task slices (see ``mtrl.world_models.task_layout``); other tensors are shared."""
+        return collect(self)
+
+    @classmethod
+    def task_layout_of(cls, tasks: TaskSet, cfg: WorldModelConfig) -> TaskParts:
+        """The layout of a model of ``tasks`` and ``cfg``, built without allocating weights."""
+        with torch.device("meta"):
+            return cls(tasks, cfg).task_layout()
 
     def checkpoint(self) -> dict[str, Any]:
         """Tensors and plain data only, loadable with ``torch.load(weights_only=True)``."""

@@ -29,3 +29,16 @@ def test_bad_settings_name_the_bad_value(overrides: dict, message: str) -> None:
 def test_sticky_probability_must_be_a_probability() -> None:
     with pytest.raises(ValueError, match="sticky_action_prob"):
         AtariSettings(sticky_action_prob=1.5)
+
+
+def test_evaluation_settings_use_the_evaluation_protocol() -> None:
+    # Training without no-op starts, evaluation with up to 30 (the default), everything else kept.
+    train = EnvSettings().with_overrides({"atari.size": 84, "dmc.action_repeat": 2})
+    evaluation = train.for_evaluation()
+    assert train.atari.noop_max == 0 and evaluation.atari.noop_max == 30
+    assert evaluation.atari.size == 84 and evaluation.dmc == train.dmc
+    assert evaluation.for_evaluation() == evaluation  # every path may derive it again
+    custom = train.with_overrides({"atari.noop_max": 5, "atari.eval_noop_max": "0"})
+    assert custom.for_evaluation().atari.noop_max == 0
+    with pytest.raises(ValueError, match=r"^bad setting atari.eval_noop_max=-1: expected an"):
+        train.with_overrides({"atari.eval_noop_max": -1})

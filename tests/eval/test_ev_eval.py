@@ -3,6 +3,7 @@ report files with the documented columns, clear one-line errors on bad input."""
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,17 +13,18 @@ from filelock import FileLock
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
-from mtrl.agents.train import TrainConfig, train_local
 from mtrl.cli import main
 from mtrl.eval.checkpoint import load_checkpoint
 from mtrl.eval.results import CSV_COLUMNS
 from mtrl.eval.run import EvalOptions, evaluate_checkpoint
 from mtrl.eval.runner import Unit, run_units
+from mtrl.runtime import RunConfig, train_local
+from mtrl.runtime.checkpoint import latest_checkpoint
 from mtrl.search import SearchConfig
 
 # CartPole (discrete, 4-dim state) and pendulum-swingup (continuous, 3-dim): a subset of one
 # of them exercises the remapping of task ids, vector widths and legal masks.
-TINY = TrainConfig(
+TINY = RunConfig(
     tasks=("classic/CartPole", "dmc/pendulum-swingup"),
     envs_per_task=1,
     env_steps=40,
@@ -30,8 +32,12 @@ TINY = TrainConfig(
     learner=LearnerConfig(batch_size=6, lr=1e-3),
     replay=ReplayConfig(capacity=1_000, task_discounts=(("dmc", 0.9),)),
     warmup_env_steps=20,
-    eval_every=1000,  # at the start and at the end
+    steps_per_call=4,
+    updates_per_call=4,
+    eval_every=1000,
+    eval_at_start=True,  # at the start and at the end
     eval_episodes=2,
+    log_every_s=1e9,
 )
 
 
@@ -42,10 +48,10 @@ def tiny_run(mtrl_cache, tmp_path_factory):
     run_dir = shared / "ev-tiny-run"
     with FileLock(str(shared / "ev-tiny-run.lock")):
         if not (run_dir / "evaluations.json").exists():
-            config = TrainConfig(**{**TINY.__dict__, "run_dir": str(run_dir)})
-            result = train_local(config)
+            result = train_local(replace(TINY, run_dir=str(run_dir)))
             (run_dir / "evaluations.json").write_text(json.dumps(result.evaluations))
-    return run_dir / "checkpoint.pt", json.loads((run_dir / "evaluations.json").read_text())
+    path = latest_checkpoint(run_dir)
+    return path, json.loads((run_dir / "evaluations.json").read_text())
 
 
 def test_eval_replays_the_training_evaluation(tiny_run, tmp_path) -> None:

@@ -13,9 +13,8 @@ from mtrl.eval.checkpoint import env_settings, run_tasks
 CUSTOM = EnvSettings().with_overrides({"atari.size": 84, "text.max_commands": 7})
 
 
-@pytest.mark.parametrize("key", ["env", "env_settings"])  # Ray runtime, LocalTrainer
-def test_settings_are_read_back_from_either_config(key: str) -> None:
-    config = json.loads(json.dumps({key: dataclasses.asdict(CUSTOM)}))
+def test_settings_are_read_back_from_the_config() -> None:
+    config = json.loads(json.dumps({"env": dataclasses.asdict(CUSTOM)}))
     assert env_settings(config) == CUSTOM
 
 
@@ -30,12 +29,12 @@ def test_specs_follow_the_settings() -> None:
     assert run_tasks(["atari/Pong"], CUSTOM)[0].obs_shape == (3, 84, 84)
 
 
-def test_local_checkpoints_carry_their_settings(mtrl_cache: object) -> None:
-    from mtrl.agents.train import LocalTrainer, TrainConfig
+def test_checkpoints_carry_their_settings(mtrl_cache: object, tmp_path) -> None:
+    from mtrl.runtime import RunConfig, read_checkpoint, train_local
 
-    trainer = LocalTrainer(TrainConfig(tasks=("classic/CartPole",), envs_per_task=1), CUSTOM)
-    try:
-        config = json.loads(trainer.checkpoint()["config"])
-    finally:
-        trainer.env.close()
-    assert env_settings(config) == CUSTOM
+    config = RunConfig(
+        tasks=("classic/CartPole",), envs_per_task=1, env_steps=4, eval_episodes=0, env=CUSTOM
+    )
+    result = train_local(dataclasses.replace(config, run_dir=str(tmp_path), steps_per_call=2))
+    saved = json.loads(read_checkpoint(result.checkpoints[-1])["config"])
+    assert env_settings(saved) == CUSTOM

@@ -16,6 +16,8 @@ def read_layout(path) -> layout_pb2.Layout:
     for event in EventFileLoader(str(path)).Load():
         for value in event.summary.value:
             if value.tag == metadata.CONFIG_SUMMARY_TAG:
+                # TensorBoard routes the layout to its custom-scalars plugin by this name.
+                assert value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME
                 return layout_pb2.Layout.FromString(value.tensor.string_val[0])
     raise AssertionError("no layout in the event file")
 

@@ -1,11 +1,13 @@
-"""One local Ray per test session (starting one takes seconds), bound to 127.0.0.1."""
+"""One local Ray per test session (starting one takes seconds), started the way launchers start
+theirs: loopback only, watched so that nothing outlives the test process."""
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
+
+from mtrl.runtime import local_ray
 
 
 @pytest.fixture(scope="session")
@@ -14,13 +16,6 @@ def ray_local(mtrl_cache: Path) -> Iterator[None]:
     env = {
         k: os.environ[k] for k in ("MTRL_CACHE", "MUJOCO_GL", "HF_HUB_OFFLINE") if k in os.environ
     }
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        _node_ip_address="127.0.0.1",
-        runtime_env={"env_vars": env},
-        log_to_driver=False,
-    )
+    local_ray.start(num_cpus=2, env_vars=env, log_to_driver=False)
     yield
-    ray.shutdown()
+    local_ray.shutdown()

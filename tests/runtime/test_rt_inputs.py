@@ -38,7 +38,7 @@ def test_overrides_parse_by_type_and_reject_unknown_keys() -> None:
     assert config.tasks == ("classic/CartPole", "dmc/cartpole-balance")
     with pytest.raises(ValueError, match=r"unknown config key 'learner.lrr'; valid here: .*lr"):
         apply_overrides(config, ["learner.lrr=1"])
-    with pytest.raises(ValueError, match=r"bad value env_steps='1.5': expected a int"):
+    with pytest.raises(ValueError, match=r"bad value env_steps='1.5': input should be a valid int"):
         apply_overrides(config, ["env_steps=1.5"])
     with pytest.raises(ValueError, match="is a group"):
         apply_overrides(config, ["learner=1"])
@@ -76,14 +76,43 @@ def fake_checkpoint(tasks: list[str], **changes) -> dict:
     return state
 
 
+def test_resume_skips_unreadable_newest_checkpoints_and_keeps_them(tmp_path, caplog) -> None:
+    tasks = ["classic/CartPole", "classic/Acrobot"]
+    good = ckpt.write_checkpoint(tmp_path, fake_checkpoint(tasks), 10, keep=5)
+    torn = ckpt.write_checkpoint(tmp_path, fake_checkpoint(tasks), 20, keep=5)
+    torn.write_bytes(torn.read_bytes()[:300])  # a torn write
+    partial = ckpt.write_checkpoint(tmp_path, fake_checkpoint(tasks), 30, keep=5)
+    torch.save({k: v for k, v in fake_checkpoint(tasks).items() if k != "learner"}, partial)
+    explicit = torn.read_bytes()
+    with caplog.at_level("WARNING", logger="mtrl.runtime.checkpoint"):
+        assert ckpt.resolve_resume(tmp_path) == good
+    skipped = [r.getMessage() for r in caplog.records]
+    assert len(skipped) == 2 and all("\n" not in line for line in skipped)
+    assert "ckpt-000000000030.pt" in skipped[0] and "incomplete" in skipped[0]
+    assert "ckpt-000000000020.pt" in skipped[1] and "corrupt" in skipped[1]
+    aside = tmp_path / "checkpoints" / "unreadable"
+    assert sorted(p.name for p in aside.iterdir()) == [torn.name, partial.name]  # kept
+    assert (aside / torn.name).read_bytes() == explicit
+    assert ckpt.list_checkpoints(tmp_path) == [good]  # out of the way of pruning
+    # A file passed explicitly is used as it is: an unreadable one stays a clear error.
+    with pytest.raises(CheckpointError, match=r"corrupt .*older checkpoints .*ckpt-000000000010"):
+        ckpt.read_checkpoint(ckpt.resolve_resume(_put_back(aside / torn.name, torn)))
+    torn.unlink()
+    (aside / partial.name).unlink()
+    (aside / torn.name).unlink()
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+        good.write_bytes(b"junk")
+        ckpt.resolve_resume(tmp_path)
+
+
+def _put_back(source, target):
+    target.write_bytes(source.read_bytes())
+    return target
+
+
 def test_corrupt_partial_and_mismatched_checkpoints(tmp_path) -> None:
     tasks = ["classic/CartPole", "classic/Acrobot"]
     good = ckpt.write_checkpoint(tmp_path, fake_checkpoint(tasks), 10, keep=3)
-    newer = ckpt.write_checkpoint(tmp_path, fake_checkpoint(tasks), 20, keep=3)
-    newer.write_bytes(newer.read_bytes()[:300])  # a torn write
-    with pytest.raises(CheckpointError, match=r"corrupt .*older checkpoints .*ckpt-000000000010"):
-        ckpt.read_checkpoint(ckpt.resolve_resume(tmp_path))
-    assert ckpt.read_checkpoint(good)["tasks"] == tasks  # the older one still loads
     partial = tmp_path / "partial.pt"
     torch.save({k: v for k, v in fake_checkpoint(tasks).items() if k != "learner"}, partial)
     with pytest.raises(CheckpointError, match=r"incomplete: missing \['learner'\]"):

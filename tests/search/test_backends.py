@@ -164,7 +164,7 @@ def test_backend_follows_the_roots_device() -> None:
 
 
 def test_cpp_checks_every_model_output(cpp_extension: object) -> None:
-    from mtrl.cuda.cpu_backend import CppBackend
+    from mtrl.search.native_cpu import CppBackend
 
     config = SearchConfig(num_simulations=2)
     root = RootInput(torch.zeros(2, 3), torch.zeros(2), torch.arange(2))
@@ -180,8 +180,7 @@ def test_cpp_checks_every_model_output(cpp_extension: object) -> None:
 
 
 def test_auto_falls_back_to_the_reference_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mtrl.cuda import cpu_backend
-    from mtrl.search import backends
+    from mtrl.search import backends, native_cpu
 
     attempts: list[int] = []
 
@@ -189,7 +188,7 @@ def test_auto_falls_back_to_the_reference_once(monkeypatch: pytest.MonkeyPatch) 
         attempts.append(1)
         raise RuntimeError("Error building extension")
 
-    monkeypatch.setattr(cpu_backend, "CppBackend", broken_build)
+    monkeypatch.setattr(native_cpu, "CppBackend", broken_build)
     monkeypatch.setattr(backends, "_cpp_failure", [])
     config = SearchConfig(num_simulations=1)
     root = RootInput(torch.zeros(1, 2), torch.zeros(1), torch.zeros(1, dtype=torch.int64))

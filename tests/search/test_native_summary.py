@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from search_fakes import HashedTableModel, draw_root
 
-from mtrl.cuda.cpu_backend import tree_fields
 from mtrl.search import RootInput, SearchConfig, SearchOutput, Tree, search
+from mtrl.search.native_cpu import tree_fields
 from mtrl.search.summary import summarize
 
 OUTPUTS = ("action", "action_weights", "visit_counts", "root_value")

@@ -5,11 +5,14 @@ Jericho ships no games: users put the story files (``zork1.z5``...) in ``setting
 
 Valid commands. Jericho's ``get_valid_actions`` fills the game's grammar templates with the
 names of nearby objects and keeps the commands that change the world (tested in its C
-emulator). To find object names it runs spaCy's ``en_core_web_sm`` over the room text, and that
-model is not installed and cannot be downloaded offline (Jericho would try, and fail). So,
-unless that model is importable, the spaCy noun extraction is swapped, during the call only,
-for a spaCy-free one: the words of the text that the game's own dictionary marks as nouns.
-Everything else (object tree names, templates, world-change filter) is Jericho's own.
+emulator); :class:`~mtrl.envs.text.jericho_actions.ValidActions` runs the same steps, cached
+per world state (see there for what that changes). To find object names Jericho runs spaCy's
+``en_core_web_sm`` over the room text, and that model is not installed and cannot be downloaded
+offline (Jericho would try, and fail). So, unless that model is importable, the spaCy noun
+extraction is swapped, during the call only, for a spaCy-free one: the words of the text that
+the game's own dictionary marks as nouns, less function and number words (spaCy tags numbers
+NUM, which Jericho skips). Everything else (object tree names, templates, world-change filter)
+is Jericho's own.
 
 Games Jericho does not know (not in its table of supported games, e.g. a TextWorld-compiled
 ``.z8``) have no templates, score or change detection in Jericho. They still play: score is
@@ -24,14 +27,17 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mtrl.envs.base import Step
 from mtrl.envs.settings import TextSettings, cache_dir
 from mtrl.envs.spec import TaskSpec
 from mtrl.envs.text.common import DIRECTIONS, GameView, TextGameEnv, clean_text, import_extra
+from mtrl.envs.text.jericho_actions import ValidActions, game_cache, jericho_util
+from mtrl.envs.text.jericho_pool import ThreadedFilter, default_threads
 
 JERICHO_DIR_ENV = "MTRL_JERICHO_DIR"
 
@@ -43,6 +49,10 @@ _STOP_WORDS = frozenset(
     {"a", "an", "the", "and", "all", "it", "them", "every", "everything", "each", "both"}
     | {"but", "except", "me", "myself", "you", "yourself", "her", "him", "his", "its", "my"}
     | {"your", "this", "that", "these", "those", "here", "there"}
+    # Number words ("two or three stories up"): "two" alone is a quantity, not an object.
+    | {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"}
+    | {"twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen"}
+    | {"nineteen", "twenty", "thirty", "forty", "fifty", "hundred", "thousand"}
 )
 _VERBS_1 = ("take", "drop", "open", "close", "eat")
 _VERBS_2 = ("put {a} on {b}", "put {a} in {b}", "unlock {b} with {a}")
@@ -93,8 +103,16 @@ class JerichoEnv(TextGameEnv):
         self._nouns = frozenset(w.word for w in words if _is_object_word(w))
         self._location = self._inventory = ""
         self._known_score = 0.0  # unknown games: the last score the game printed
+        threads = default_threads()
+        self.valid_actions = ValidActions(
+            self._env,
+            self._object_extraction,
+            game_cache(self.path.read_bytes()),
+            threaded=(lambda: ThreadedFilter(str(self.path), threads)) if threads > 1 else None,
+        )
 
     def close(self) -> None:
+        self.valid_actions.close()
         self._env.close()
 
     def _start(self, seed: int) -> GameView:
@@ -108,6 +126,36 @@ class JerichoEnv(TextGameEnv):
             warnings.simplefilter("ignore")  # over-long commands are truncated, not fatal
             text = self._env.step(command)[0]
         return self._view(text)
+
+    def walkthrough(self) -> list[str]:
+        """The game's solution from Jericho's tables (empty for games Jericho does not know)."""
+        return list(self._env.get_walkthrough()) if self.supported else []
+
+    def fast_forward(self, commands: Sequence[str]) -> Step:
+        """Play ``commands`` (any text, e.g. a prefix of :meth:`walkthrough`) as one step.
+
+        Valid commands are found once, for the state after the last command, so a late state
+        of a slow game is reached quickly (tests, start-state curricula). The reward is the
+        score change over all of them, each counts as a step, and play stops where the game
+        ends or at ``max_episode_steps``.
+        """
+        if self._state != "running":
+            when = "before reset()" if self._state == "new" else "after the episode ended"
+            raise RuntimeError(f"{self.spec.id}: fast_forward() called {when}; reset() first")
+        if not commands:
+            raise ValueError(f"{self.spec.id}: fast_forward() needs at least one command")
+        played = 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # over-long commands are truncated, not fatal
+            room = self.spec.max_episode_steps - self._steps
+            for played, command in enumerate(commands[:room], start=1):  # noqa: B007 - count used
+                text = self._env.step(command)[0]
+                if any(self._outcome(text)):
+                    break
+        view = self._view(text)
+        reward = view.score - self._score
+        self._score, self._steps = view.score, self._steps + played
+        return self._emit(view, reward=reward, command=commands[played - 1])
 
     def _view(self, text: str) -> GameView:
         won, lost = self._outcome(text)
@@ -133,7 +181,9 @@ class JerichoEnv(TextGameEnv):
 
     def _outcome(self, text: str) -> tuple[bool, bool]:
         if self.supported:
-            return bool(self._env.victory()), bool(self._env.game_over())
+            # Jericho's game_over() is true at any end, won ones too (Acorn Court).
+            won = bool(self._env.victory())
+            return won, not won and bool(self._env.game_over())
         banner = _END_BANNER.search(text)
         if banner is None:
             return False, False
@@ -152,24 +202,23 @@ class JerichoEnv(TextGameEnv):
 
     def _valid_commands(self) -> list[str]:
         if self.supported:
-            with self._object_extraction():
-                return list(self._env.get_valid_actions(use_parallel=False))
+            return self.valid_actions(self._location, self._inventory)
         return self._generic_valid_commands()
 
     @contextmanager
     def _object_extraction(self) -> Iterator[None]:
         """Swap spaCy's noun extraction for the dictionary one when spaCy's model is absent."""
-        jericho_util = _jericho_util()
+        util = jericho_util()
 
         if _spacy_model_available():
             yield
             return
-        original = jericho_util.extract_objs
-        jericho_util.extract_objs = self._dictionary_objects
+        original = util.extract_objs
+        util.extract_objs = self._dictionary_objects
         try:
             yield
         finally:
-            jericho_util.extract_objs = original
+            util.extract_objs = original
 
     def _dictionary_objects(self, text: str) -> set[tuple[str, str]]:
         return {(word, "NOUN") for word in self._object_words(text)}
@@ -202,11 +251,11 @@ class JerichoEnv(TextGameEnv):
         self, state: Any, command: str, before: tuple[str, str]
     ) -> tuple[str, ...] | None:
         """What ``command`` changes from ``state``; ``None`` if refused or without effect."""
-        jericho_util = _jericho_util()
+        util = jericho_util()
 
         self._env.set_state(state)
         reply = self._env.step(command)[0]
-        if not jericho_util.recognized(jericho_util.clean(reply)):
+        if not util.recognized(util.clean(reply)):
             return None
         if _END_BANNER.search(reply) or "score has" in reply:
             return (clean_text(reply),)
@@ -229,15 +278,3 @@ def _spacy_model_available() -> bool:
 
         _SPACY_MODEL.append(importlib.util.find_spec("en_core_web_sm") is not None)
     return _SPACY_MODEL[0]
-
-
-def _jericho_util():  # -> the jericho.util module
-    """``jericho.util`` itself: ``import jericho.util`` can return ``ctypes.util`` instead.
-
-    jericho's package does ``from .jericho import *`` and that module ``from ctypes import *``;
-    once anything has imported ``ctypes.util``, the star import rebinds the package attribute
-    ``jericho.util`` to it. ``sys.modules`` keeps the real module.
-    """
-    import importlib
-
-    return importlib.import_module("jericho.util")

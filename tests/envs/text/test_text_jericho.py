@@ -1,4 +1,7 @@
-"""Jericho adapter: game-file lookup and, on a TextWorld-compiled .z8, real FrotzEnv play."""
+"""Jericho adapter: game-file lookup and, on a TextWorld-compiled .z8, real FrotzEnv play.
+
+The games Jericho supports are played in ``test_text_jericho_real.py``.
+"""
 
 from __future__ import annotations
 
@@ -78,7 +81,7 @@ def test_z_machine_play_is_deterministic(coin_game_file: Path, coin_spec: TaskSp
 
 
 def test_spacy_free_object_extraction_is_swapped_in_and_out(z8_env: JerichoEnv) -> None:
-    jericho_util = jericho_env._jericho_util()
+    jericho_util = jericho_env.jericho_util()
     original = jericho_util.extract_objs
     monkey = pytest.MonkeyPatch()
     monkey.setattr(jericho_env, "_spacy_model_available", lambda: False)
@@ -89,22 +92,3 @@ def test_spacy_free_object_extraction_is_swapped_in_and_out(z8_env: JerichoEnv) 
         assert jericho_util.extract_objs is original
     finally:
         monkey.undo()
-
-
-def test_supported_games_use_jerichos_valid_actions_without_spacy(
-    z8_env: JerichoEnv, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Wiring only (no supported game file is available offline): the call and its patch."""
-    jericho_util = jericho_env._jericho_util()
-    calls: list[dict[str, bool]] = []
-
-    def fake_valid_actions(**kwargs: bool) -> list[str]:
-        calls.append(kwargs)
-        # What Jericho does first: extract object names from the room text.
-        return [f"take {word}" for word, _ in jericho_util.extract_objs("A coin lies here.")]
-
-    monkeypatch.setattr(jericho_env, "_spacy_model_available", lambda: False)
-    monkeypatch.setattr(z8_env, "supported", True)
-    monkeypatch.setattr(z8_env._env, "get_valid_actions", fake_valid_actions)
-    assert z8_env._valid_commands() == ["take coin"]
-    assert calls == [{"use_parallel": False}]  # no worker pool: one process per env

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from mtrl.cuda.build import load_cuda_extension
-from mtrl.cuda.cpu_backend import NativeBackend
+from mtrl.search.native_cpu import NativeBackend
 from mtrl.search.tree import Tree
 from mtrl.search.types import ModelOutput, SearchConfig
 

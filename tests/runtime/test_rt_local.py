@@ -1,0 +1,137 @@
+"""The single-process mode (``train_local``): the Ray runtime's driver with every actor in this
+process. Runs, evaluates on schedule, checkpoints in the one layout, and keeps the run rules."""
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from mtrl.agents.acting import ActingConfig
+from mtrl.agents.learner import LearnerConfig
+from mtrl.agents.replay import ReplayConfig
+from mtrl.runtime import RunConfig, read_checkpoint, train_local
+from mtrl.runtime.checkpoint import CheckpointError, list_checkpoints
+from mtrl.runtime.driver import Driver
+from mtrl.search import SearchConfig
+
+TINY = RunConfig(
+    tasks=("classic/CartPole", "dmc/pendulum-swingup", "text/tw-coin_collector-l1"),
+    envs_per_task=1,
+    env_steps=90,
+    acting=ActingConfig(SearchConfig(num_simulations=3), sampled_actions=3),
+    learner=LearnerConfig(batch_size=6, lr=1e-3, reanalyse_fraction=0.25),
+    warmup_env_steps=30,
+    steps_per_call=4,
+    updates_per_call=4,
+    eval_every=1000,  # at the start and the end: episodes are long next to this budget
+    eval_at_start=True,
+    eval_episodes=1,
+    log_every_s=1e9,
+)
+
+
+def test_tiny_run_trains_evaluates_every_task_and_checkpoints(mtrl_cache, tmp_path) -> None:
+    """Reanalyse included: its search reads each task's discount from the sampled slices."""
+    result = train_local(replace(TINY, run_dir=str(tmp_path / "run")))
+    assert result.env_steps >= 90 and result.updates > 0
+    assert [e["env_steps"] for e in result.evaluations] == [0, result.env_steps]
+    assert set(result.evaluations[-1]["returns"]) == set(TINY.tasks)
+    saved = list_checkpoints(tmp_path / "run")
+    assert saved == result.checkpoints
+    state = read_checkpoint(saved[-1])
+    assert state["counters"]["env_steps"] == result.env_steps
+    assert state["counters"]["evaluations"] == 2
+    losses = [float(v) for k, v in _csv(tmp_path / "run").items() if k.startswith("loss/")]
+    assert losses and all(math.isfinite(v) for v in losses)
+
+
+def _csv(run_dir) -> dict[str, str]:
+    """The last value of every tag in the run's scalars.csv."""
+    import csv
+
+    with open(run_dir / "scalars.csv") as f:
+        return {row["tag"]: row["value"] for row in csv.DictReader(f)}
+
+
+def test_temperature_follows_the_further_spent_budget() -> None:
+    config = RunConfig()
+    assert config.temperature(0.1) == 1.0
+    assert config.temperature(0.6) == 0.5
+    assert config.temperature(0.99) == 0.25
+    driver = Driver.__new__(Driver)  # only the budget arithmetic, no actors
+    driver.config, driver.env_steps = replace(config, env_steps=1000, max_seconds=10.0), 100
+    driver.started = 0.0
+    driver._elapsed = lambda: 6.0  # type: ignore[method-assign]
+    assert driver._progress() == pytest.approx(0.6)  # wall time is the budget spent most
+    driver.env_steps = 900
+    assert driver._progress() == pytest.approx(0.9)
+
+
+def test_targets_for_tasks_outside_the_run_are_refused(mtrl_cache, tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"targets for tasks not in this run: \['atari/Pong'\]"):
+        train_local(replace(TINY, run_dir=str(tmp_path), targets=(("atari/Pong", 1.0),)))
+
+
+def test_task_discounts_outside_the_run_are_refused(mtrl_cache, tmp_path) -> None:
+    replay = ReplayConfig(task_discounts=(("atari", 0.9),))
+    with pytest.raises(ValueError, match=r"not in this run: \['atari'\]"):
+        train_local(replace(TINY, run_dir=str(tmp_path), replay=replay))
+
+
+@pytest.mark.parametrize(
+    ("every", "episodes", "at_start", "expected"),
+    [(0, 1, True, [0, 12]), (1000, 0, True, []), (8, 1, False, [8, 12]), (8, 1, True, [0, 8, 12])],
+)
+def test_evaluation_schedule(
+    mtrl_cache, tmp_path, every: int, episodes: int, at_start: bool, expected: list[int]
+) -> None:
+    """eval_every 0: only at the end; no episodes: never; eval_at_start: also at step 0."""
+    config = replace(
+        TINY,
+        tasks=("classic/CartPole",),
+        envs_per_task=2,
+        env_steps=12,
+        steps_per_call=2,
+        warmup_env_steps=6,
+        eval_every=every,
+        eval_at_start=at_start,
+        eval_episodes=episodes,
+        run_dir=str(tmp_path),
+    )
+    result = train_local(config)
+    assert [e["env_steps"] for e in result.evaluations] == expected
+
+
+def test_training_episodes_are_recorded_in_order_with_their_time(mtrl_cache, tmp_path) -> None:
+    config = replace(
+        TINY, tasks=("classic/CartPole",), env_steps=200, eval_episodes=0, run_dir=str(tmp_path)
+    )
+    result = train_local(config)
+    seconds = [s for s, _, _ in result.train_episodes]
+    assert len(seconds) > 2 and seconds == sorted(seconds) and seconds[0] > 0
+    assert {task for _, task, _ in result.train_episodes} == {"classic/CartPole"}
+
+
+def test_run_ends_when_an_evaluation_solves_the_last_task(mtrl_cache, tmp_path) -> None:
+    """Once every task is solved nothing is left to collect or train: the run ends after that
+    evaluation (with the final evaluation of the weights it stopped with)."""
+    config = replace(
+        TINY,
+        tasks=("classic/CartPole",),
+        env_steps=400,
+        eval_every=40,
+        targets=(("classic/CartPole", -1.0),),  # any return solves it
+        run_dir=str(tmp_path),
+    )
+    result = train_local(config)
+    assert result.evaluations[0]["env_steps"] == 0
+    assert result.evaluations[0]["solved"] == ["classic/CartPole"]
+    assert result.env_steps < 40  # the next scheduled evaluation never came
+    assert [e["env_steps"] for e in result.evaluations[1:]] == [result.env_steps]
+
+
+def test_a_second_run_into_the_same_folder_is_refused(mtrl_cache, tmp_path) -> None:
+    config = replace(TINY, tasks=("classic/CartPole",), env_steps=8, run_dir=str(tmp_path))
+    train_local(replace(config, eval_episodes=0))
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        train_local(config)

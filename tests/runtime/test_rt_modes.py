@@ -1,0 +1,53 @@
+"""One loop, two modes: a checkpoint written by the single-process mode resumes on Ray with
+its counters continuing, and the reverse; ``mtrl eval`` reads both the same way."""
+
+from dataclasses import replace
+
+from mtrl.agents.acting import ActingConfig
+from mtrl.agents.learner import LearnerConfig
+from mtrl.eval.checkpoint import load_checkpoint
+from mtrl.runtime import Resources, RunConfig, read_checkpoint, run, train_local
+from mtrl.search import SearchConfig
+
+SMALL = RunConfig(
+    tasks=("classic/CartPole", "dmc/pendulum-swingup"),
+    envs_per_task=1,
+    env_steps=40,
+    acting=ActingConfig(SearchConfig(num_simulations=2), sampled_actions=2),
+    learner=LearnerConfig(batch_size=8, lr=1e-3),
+    warmup_env_steps=16,
+    replay_ratio=0.5,
+    steps_per_call=4,
+    updates_per_call=4,
+    eval_every=0,
+    eval_episodes=1,
+    log_every_s=1e9,
+    # The test session's Ray has 2 CPUs.
+    resources=Resources(worker_cpus=0.5, search_cpus=0.5, learner_cpus=1.0),
+)
+
+
+def _continues(first, second) -> None:
+    """The resumed run picked up the earlier run's counters and kept counting."""
+    assert second.env_steps > first.env_steps
+    assert second.updates > first.updates > 0
+    before = read_checkpoint(first.checkpoints[-1])["counters"]
+    after = read_checkpoint(second.checkpoints[-1])["counters"]
+    assert after["env_steps"] == second.env_steps and after["updates"] == second.updates
+    # Evaluation k's seeds continue across the modes: one evaluation per run here.
+    assert after["evaluations"] == before["evaluations"] + 1
+    assert after["episodes"] >= before["episodes"]
+
+
+def test_checkpoints_resume_across_the_two_modes(mtrl_cache, ray_local, tmp_path) -> None:
+    """single process -> Ray -> single process, in one run folder, with one layout."""
+    config = replace(SMALL, run_dir=str(tmp_path))
+    first = train_local(config)
+    second = run(replace(config, env_steps=80), resume=str(tmp_path))
+    _continues(first, second)
+    third = train_local(replace(config, env_steps=120), resume=str(tmp_path))
+    _continues(second, third)
+    for result in (first, second, third):
+        loaded = load_checkpoint(result.checkpoints[-1])  # mtrl eval's reader, no special case
+        assert list(loaded.tasks.names) == list(SMALL.tasks)
+        assert loaded.env_steps == result.env_steps

@@ -1,0 +1,43 @@
+"""The package layering of docs/architecture.md, checked on the source: each package imports
+only the packages below it (lazy imports inside functions included), so there are no cycles."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "mtrl"
+# What each package may import (docs/architecture.md, "Who may import whom").
+ALLOWED = {
+    "cuda": set(),
+    "envs": set(),
+    "search": {"cuda"},
+    "world_models": {"envs"},
+    "agents": {"envs", "search", "world_models"},
+    "eval": {"agents", "envs", "search", "world_models"},
+    "runtime": {"agents", "envs", "eval", "search", "world_models"},
+}
+
+
+def imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        found |= {n.split(".")[1] for n in names if n.startswith("mtrl.") and n.count(".") >= 1}
+    return found
+
+
+def test_every_package_imports_only_the_layers_below_it() -> None:
+    wrong = []
+    for package, allowed in ALLOWED.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for other in imported_packages(path) - allowed - {package}:
+                wrong.append(f"{path.relative_to(ROOT.parent)} imports mtrl.{other}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_table_covers_every_package() -> None:
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED)
