@@ -44,7 +44,8 @@ class SearchClient:
     def __init__(
         self, server: Any, tasks: TaskSet, run_tasks: TaskSet, acting: ActingConfig
     ) -> None:
-        self.server, self.tasks, self.run_tasks, self.config = server, tasks, run_tasks, acting
+        self.server, self.tasks, self.run_tasks = calls.resolve(server), tasks, run_tasks
+        self.config = acting
         self.to_run = np.array([run_tasks.index(name) for name in tasks.names], dtype=np.int64)
 
     def act(
@@ -77,7 +78,8 @@ class RolloutWorker:
         seed: int,
     ) -> None:
         pin_threads(1)
-        self.index, self.shards, self.shard_of = index, shards, shard_of
+        self.index, self.shard_of = index, shard_of
+        self.shards = [calls.resolve(shard) for shard in shards]
         specs = TaskSet(tuple(run_tasks[run_tasks.index(name)] for name in task_names))
         self.env = MultiTaskEnv(specs, envs_per_task, settings, seed + 1_000 * index)
         client = SearchClient(server, self.env.tasks, run_tasks, acting)

@@ -124,6 +124,14 @@ def kill(actor: Any) -> None:
         ray.kill(actor, no_restart=True)
 
 
+def resolve(actor: Any) -> Any:
+    """An actor handle from what a constructor was given: a Ray actor's name, or the object
+    itself in this process. Ray actors are given names, not handles: a handle as a constructor
+    argument is an object-store reference, which Ray cannot promise to the actor's restart
+    (ray-project/ray#53727)."""
+    return ray.get_actor(actor) if isinstance(actor, str) else actor
+
+
 def in_ray_actor() -> bool:
     """True inside a Ray actor process (where an actor may pin torch's threads)."""
     return ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None

@@ -55,7 +55,8 @@ class LearnerActor:
         world: int = 1,
     ) -> None:
         pin_threads(config.resources.learner_cpus)
-        self.tasks, self.config, self.shards, self.shard_of = run_tasks, config, shards, shard_of
+        self.tasks, self.config, self.shard_of = run_tasks, config, shard_of
+        self.shards = [calls.resolve(shard) for shard in shards]
         self.rank, self.world = rank, world
         self.device = pick_device(config.resources.learner_gpus)
         self.model = WorldModel(run_tasks, model_config).to(self.device)

@@ -53,9 +53,15 @@ def start(num_cpus: int | None, env_vars: dict[str, str], log_to_driver: bool) -
         # Several learner ranks talk over gloo, which binds the address the hostname resolves
         # to (often the LAN's) unless given an interface: the loopback one, here.
         env_vars = {"GLOO_SOCKET_IFNAME": "lo", **env_vars}
+    # Ray's start-up lines are not mtrl's: its INFO banner, and the notice that token
+    # authentication is on (it stays on; README "Security").
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
     with _loopback_node_address():
         ray.init(
             address="local",  # a new instance, never a cluster some `ray start` left running
+            logging_level=logging.WARNING,
             num_cpus=num_cpus,
             include_dashboard=False,
             _node_ip_address=LOOPBACK,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,10 +34,16 @@ class Actors:
     evaluator: Any
 
 
-def _restartable(cls: type, config: RunConfig, inline: bool, **options: Any) -> Any:
+def _restartable(cls: type, config: RunConfig, inline: bool, name: str = "", **options: Any) -> Any:
     # max_task_retries=-1: calls in flight when the actor died run again on its new life.
     restarts = {"max_restarts": config.max_restarts, "max_task_retries": -1}
-    return calls.actor_class(cls, inline, **restarts, **options)
+    named = {"name": name} if name and not inline else {}  # found by name (calls.resolve)
+    return calls.actor_class(cls, inline, **named, **restarts, **options)
+
+
+def _reference(actor: Any, name: str, inline: bool) -> Any:
+    """How another actor's constructor refers to ``actor`` (see ``calls.resolve``)."""
+    return actor if inline else name
 
 
 def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
@@ -60,13 +67,16 @@ def create_actors(
     placement = None if inline else reserve_learners(config)
     # Replay stores the K actions acting searched over, so its K is acting's.
     replay = replace(config.replay, sampled_actions=config.acting.sampled_actions)
-    # Constructor arguments go by value (small: task specs and the config), so Ray inlines
-    # them with the actor's creation and a restarted actor always has them: a reference to
-    # the object store could be lost with its owner (ray-project/ray#53727).
+    # Constructor arguments go by value (small: task specs and the config) and other actors
+    # by name, so Ray inlines them with the actor's creation and a restarted actor always
+    # has them: an object-store reference, a handle included, could be lost with its owner
+    # (ray-project/ray#53727).
     shard_of = {t: t % config.num_replay_shards for t in range(len(tasks))}
-    shard_cls = _restartable(ReplayShard, config, inline, num_cpus=res.replay_cpus)
+    prefix = f"mtrl-{uuid.uuid4().hex[:12]}"  # unique per run on a shared cluster
     shards = [
-        shard_cls.remote(
+        _restartable(
+            ReplayShard, config, inline, f"{prefix}-shard-{index}", num_cpus=res.replay_cpus
+        ).remote(
             tasks,
             [t for t, s in shard_of.items() if s == index],
             replay,
@@ -75,15 +85,19 @@ def create_actors(
         )
         for index in range(config.num_replay_shards)
     ]
-    server_cls = _restartable(
-        SearchServer, config, inline, num_cpus=res.search_cpus, num_gpus=res.search_gpus
-    )
     clients = [
         sum(1 for w in range(config.num_workers) if w % config.num_search_servers == s)
         for s in range(config.num_search_servers)
     ]
     servers = [
-        server_cls.remote(
+        _restartable(
+            SearchServer,
+            config,
+            inline,
+            f"{prefix}-search-{s}",
+            num_cpus=res.search_cpus,
+            num_gpus=res.search_gpus,
+        ).remote(
             tasks,
             model_config,
             config.acting,
@@ -95,6 +109,8 @@ def create_actors(
         )
         for s in range(config.num_search_servers)
     ]
+    shard_refs = [_reference(s, f"{prefix}-shard-{i}", inline) for i, s in enumerate(shards)]
+    server_refs = [_reference(s, f"{prefix}-search-{i}", inline) for i, s in enumerate(servers)]
     worker_cls = _restartable(RolloutWorker, config, inline, num_cpus=res.worker_cpus)
     workers = [
         worker_cls.remote(
@@ -105,8 +121,8 @@ def create_actors(
             config.env,
             config.acting,
             discounts,
-            servers[w % config.num_search_servers],
-            shards,
+            server_refs[w % config.num_search_servers],
+            shard_refs,
             shard_of,
             config.seed,
         )
@@ -114,7 +130,7 @@ def create_actors(
     ]
     # The learner is not restarted by Ray: its state lives in the checkpoints (resume).
     learner = LearnerGroup.create(
-        config, placement, tasks, model_config, config, shards, shard_of, inline=inline
+        config, placement, tasks, model_config, config, shard_refs, shard_of, inline=inline
     )
     evaluator = None  # one process less to start when the run never evaluates
     if config.eval_episodes > 0:
