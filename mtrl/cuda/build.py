@@ -28,10 +28,11 @@ CPU_HEADERS = ("search_cpu_common.h", "tree_pool.h")
 # torch reference's separate kernels (bit-identical trees).
 CPU_CFLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math")
 CUDA_SOURCES = ("search_cuda.cpp", "search_kernels.cu")
-STALE_LOCK_S = 900.0
 CUDA_HEADERS = ("search_kernels.cuh",)
 # --fmad=false for the same reason: nvcc fuses a * b + c by default.
 CUDA_FLAGS = ("-O3", "--fmad=false", "-std=c++17")
+# A build takes a minute or two: a build lock older than this was left by a dead process.
+STALE_LOCK_S = 900.0
 
 
 def build_root() -> Path:

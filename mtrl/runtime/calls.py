@@ -48,9 +48,12 @@ def _run(value: Any) -> Any:
     return _LOOP.run_until_complete(value)
 
 
-def _resolve(value: Any) -> Any:
+def _resolved(args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
     # Ray passes an object ref given as a top-level argument as its value; so do we.
-    return value.result() if isinstance(value, Done) else value
+    def value(item: Any) -> Any:
+        return item.result() if isinstance(item, Done) else item
+
+    return tuple(value(a) for a in args), {k: value(v) for k, v in kwargs.items()}
 
 
 class _Method:
@@ -59,8 +62,7 @@ class _Method:
 
     def remote(self, *args: Any, **kwargs: Any) -> Done:
         try:
-            args = tuple(_resolve(a) for a in args)
-            kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+            args, kwargs = _resolved(args, kwargs)
             return Done(_run(self.bound(*args, **kwargs)))
         except Exception as error:  # surfaces at get(), as Ray's errors do
             return Done(error=error)
@@ -81,8 +83,7 @@ class _InlineClass:
         self.cls = cls
 
     def remote(self, *args: Any, **kwargs: Any) -> InlineActor:
-        args = tuple(_resolve(a) for a in args)
-        kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+        args, kwargs = _resolved(args, kwargs)
         return InlineActor(self.cls(*args, **kwargs))
 
 
@@ -95,10 +96,13 @@ def actor_class(cls: type, inline: bool, **options: Any) -> Any:
 
 
 def get(refs: Any) -> Any:
-    if isinstance(refs, list):
-        return [get(ref) for ref in refs]
+    """Like ``ray.get``: one ref or a list (Ray's refs fetched together in one call)."""
     if isinstance(refs, Done):
         return refs.result()
+    if isinstance(refs, list):
+        if refs and not any(isinstance(ref, Done) for ref in refs):
+            return ray.get(refs)  # an empty list never reaches Ray: it would start one
+        return [get(ref) for ref in refs]
     return ray.get(refs)
 
 

@@ -19,8 +19,6 @@ from typing import Any
 
 import torch
 
-from mtrl.world_models import WorldModel
-
 log = logging.getLogger(__name__)
 
 # One layout for every run, whichever mode wrote it (``mtrl.runtime.driver``). The old
@@ -130,12 +128,3 @@ def check_compatible(
 
 def saved_config(state: dict[str, Any]) -> dict[str, Any]:
     return json.loads(state["config"])
-
-
-def finetune_state(
-    state: dict[str, Any], model: WorldModel
-) -> tuple[dict[str, torch.Tensor], dict[str, list[str]]]:
-    """The checkpoint's weights mapped onto ``model`` by task id: see ``mtrl.runtime.finetune``."""
-    from mtrl.runtime import finetune  # here, not at the top: the lead's part of this file
-
-    return finetune.finetune_state(state, model)

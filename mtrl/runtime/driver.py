@@ -32,6 +32,7 @@ from mtrl.eval.tensorboard import aggregate_scalars, write_layout
 from mtrl.runtime import calls
 from mtrl.runtime import checkpoint as ckpt
 from mtrl.runtime.config import RunConfig, to_json
+from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
 from mtrl.runtime.topology import create_actors, kill_all, resolve_run_tasks
 from mtrl.world_models import WorldModel, preset
@@ -132,7 +133,7 @@ class Driver:
     def _init_from(self, path: Path) -> None:
         state = ckpt.read_checkpoint(path)
         model = WorldModel(self.tasks, self.model_config)
-        weights, report = ckpt.finetune_state(state, model)
+        weights, report = finetune_state(state, model)
         calls.get(self.actors.learner.load_weights(calls.put(weights, self.inline)))
         log.info(
             "fine-tuning from %s: carried over %s, started fresh %s",

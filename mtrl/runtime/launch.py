@@ -102,14 +102,14 @@ def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
     logging.getLogger("mtrl").setLevel(logging.INFO)
     args = parse_args(argv)
     try:
+        if args.resume:  # a folder's newest readable checkpoint, chosen (and checked) once
+            args.resume = str(resolve_resume(args.resume))
         config = build_config(cls, args)
         if args.print_config:
             print(to_json(config))
             return 0
         connect(args.num_cpus)
-        # The checkpoint build_config chose (a folder's newest readable one), not the folder.
-        resume = str(resolve_resume(args.resume)) if args.resume else ""
-        result = run(config, resume=resume)
+        result = run(config, resume=args.resume)
     except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

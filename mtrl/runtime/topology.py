@@ -41,9 +41,9 @@ def _restartable(cls: type, config: RunConfig, inline: bool, name: str = "", **o
     return calls.actor_class(cls, inline, **named, **restarts, **options)
 
 
-def _reference(actor: Any, name: str, inline: bool) -> Any:
-    """How another actor's constructor refers to ``actor`` (see ``calls.resolve``)."""
-    return actor if inline else name
+def _references(actors: list[Any], names: list[str], inline: bool) -> list[Any]:
+    """How other actors' constructors refer to ``actors`` (see ``calls.resolve``)."""
+    return actors if inline else names
 
 
 def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
@@ -73,9 +73,11 @@ def create_actors(
     # (ray-project/ray#53727).
     shard_of = {t: t % config.num_replay_shards for t in range(len(tasks))}
     prefix = f"mtrl-{uuid.uuid4().hex[:12]}"  # unique per run on a shared cluster
+    shard_names = [f"{prefix}-shard-{i}" for i in range(config.num_replay_shards)]
+    server_names = [f"{prefix}-search-{s}" for s in range(config.num_search_servers)]
     shards = [
         _restartable(
-            ReplayShard, config, inline, f"{prefix}-shard-{index}", num_cpus=res.replay_cpus
+            ReplayShard, config, inline, shard_names[index], num_cpus=res.replay_cpus
         ).remote(
             tasks,
             [t for t, s in shard_of.items() if s == index],
@@ -94,7 +96,7 @@ def create_actors(
             SearchServer,
             config,
             inline,
-            f"{prefix}-search-{s}",
+            server_names[s],
             num_cpus=res.search_cpus,
             num_gpus=res.search_gpus,
         ).remote(
@@ -109,8 +111,8 @@ def create_actors(
         )
         for s in range(config.num_search_servers)
     ]
-    shard_refs = [_reference(s, f"{prefix}-shard-{i}", inline) for i, s in enumerate(shards)]
-    server_refs = [_reference(s, f"{prefix}-search-{i}", inline) for i, s in enumerate(servers)]
+    shard_refs = _references(shards, shard_names, inline)
+    server_refs = _references(servers, server_names, inline)
     worker_cls = _restartable(RolloutWorker, config, inline, num_cpus=res.worker_cpus)
     workers = [
         worker_cls.remote(

@@ -13,7 +13,7 @@ import torch
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import resolve_tasks
 from mtrl.envs.spec import Modality
-from mtrl.runtime import checkpoint as ckpt
+from mtrl.runtime.finetune import finetune_state
 from mtrl.world_models import Actions, Observations, WorldModel, preset
 
 TEXT = "text/tw-coin_collector-l1"
@@ -92,7 +92,7 @@ def test_other_tasks_carry_each_task_by_id_not_by_slot() -> None:
     model = build(["classic/Acrobot", "classic/MountainCar"], seed=1)
     fresh, before = model.state_dict(), old.state_dict()
     fresh = {k: v.clone() for k, v in fresh.items()}
-    weights, report = ckpt.finetune_state(saved(old), model)
+    weights, report = finetune_state(saved(old), model)
     for enc in ("encoder.vector", "target_encoder.vector"):
         for name in VECTOR_KEYS:
             key = f"{enc}.{name}"  # stacked per vector task: CartPole 0, Acrobot 1 in the old
@@ -114,7 +114,7 @@ def test_a_subset_keeps_its_encoder_and_action_table() -> None:
     old = build(["classic/CartPole", "classic/Acrobot"], seed=0)
     model = build(["classic/Acrobot"], seed=1)
     before = old.state_dict()
-    weights, report = ckpt.finetune_state(saved(old), model)
+    weights, report = finetune_state(saved(old), model)
     for name in VECTOR_KEYS:
         key = f"encoder.vector.{name}"
         assert torch.equal(weights[key][0], before[key][1]), key
@@ -136,7 +136,7 @@ def test_mixed_modalities_move_by_task(per_task_heads: bool) -> None:
     model = build(names, seed=1, per_task_heads=per_task_heads)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
     before = old.state_dict()
-    weights, report = ckpt.finetune_state(saved(old), model)
+    weights, report = finetune_state(saved(old), model)
     # Continuous slots: old cartpole-swingup 0, pendulum 1 | new pendulum 0, walker 1.
     assert torch.equal(weights["action_embed.cont_w"][0, :1], before["action_embed.cont_w"][1])
     assert torch.equal(weights["action_embed.cont_b"][0], before["action_embed.cont_b"][1])
@@ -166,7 +166,7 @@ def test_shape_mismatches_start_fresh_and_are_named() -> None:
     old = build(["classic/CartPole", "classic/Acrobot"], seed=0)
     model = build(["classic/Acrobot"], seed=1, vector_hidden=48, per_task_heads=True)
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
-    weights, report = ckpt.finetune_state(saved(old), model)
+    weights, report = finetune_state(saved(old), model)
     # Shared in the checkpoint, per task here: the same shape with one task, not the same role.
     assert torch.equal(weights["value_head.w1"], fresh["value_head.w1"])
     assert "value_head.w1" in report["fresh"]

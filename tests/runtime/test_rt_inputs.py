@@ -14,6 +14,7 @@ from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import resolve_tasks
 from mtrl.runtime import CheckpointError, Driver, RunConfig, apply_overrides, from_json, to_json
 from mtrl.runtime import checkpoint as ckpt
+from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.launch import main
 from mtrl.runtime.replay_shard import replay_snapshot, restore_snapshot
 from mtrl.runtime.transport import ReplaySlice
@@ -145,7 +146,7 @@ def test_finetune_maps_task_rows_by_name() -> None:
         TaskSet(resolve_tasks(["classic/Acrobot", "classic/MountainCar"])), preset("tiny")
     )
     fresh = model.state_dict()["task_embed"].clone()
-    weights, report = ckpt.finetune_state(old, model)
+    weights, report = finetune_state(old, model)
     assert torch.equal(weights["task_embed"][0], old["model"]["state"]["task_embed"][1])
     assert torch.equal(weights["task_embed"][1], fresh[1])  # the new task starts fresh
     assert "task_embed" in report["by_task"] and report["copied"]
