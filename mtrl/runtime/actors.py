@@ -47,12 +47,14 @@ class SearchClient:
         self.server, self.tasks, self.run_tasks = calls.resolve(server), tasks, run_tasks
         self.config = acting
         self.to_run = np.array([run_tasks.index(name) for name in tasks.names], dtype=np.int64)
+        self.served_unloaded = False  # a search ran on a server without weights (restarted)
 
     def act(
         self, obs: ObsBatch, discounts: Any = None, temperature: float = 1.0, seed: int = 0
     ) -> ActResult:
         batch = to_global(obs, self.to_run, self.run_tasks)
         part: ActSlice = calls.get(self.server.act.remote(batch, temperature, seed))
+        self.served_unloaded |= part.weights_version < 0
         return part.to_result()
 
 
@@ -82,12 +84,12 @@ class RolloutWorker:
         self.shards = [calls.resolve(shard) for shard in shards]
         specs = TaskSet(tuple(run_tasks[run_tasks.index(name)] for name in task_names))
         self.env = MultiTaskEnv(specs, envs_per_task, settings, seed + 1_000 * index)
-        client = SearchClient(server, self.env.tasks, run_tasks, acting)
-        self.to_run = client.to_run
+        self.client = SearchClient(server, self.env.tasks, run_tasks, acting)
+        self.to_run = self.client.to_run
         base = (uuid.uuid4().int % (1 << 40)) << 20  # unique per incarnation
         self.replays = {t: RecordingReplay(int(g), base) for t, g in enumerate(self.to_run)}
         own = torch.tensor([discounts[run_tasks.index(name)] for name in task_names])
-        self.collector = Collector(self.env, client, self.replays, own)
+        self.collector = Collector(self.env, self.client, self.replays, own)
         self.pending: list[Any] = []
 
     def collect(self, steps: int, temperature: float, active: list[int], seed: int) -> dict:
@@ -97,12 +99,14 @@ class RolloutWorker:
         local_active = {t for t, g in enumerate(self.to_run) if int(g) in wanted}
         ends = self.collector.collect(steps, temperature, local_active, seed)
         self._flush()
+        unloaded, self.client.served_unloaded = self.client.served_unloaded, False
         return {
             "worker": self.index,
             "pid": os.getpid(),
             "env_steps": steps * self.env.num_envs,
             "seconds": time.perf_counter() - started,
             "searches": steps,
+            "server_unloaded": unloaded,  # the driver sends that server the current weights
             "episodes": [(int(self.to_run[e.task_id]), e.episode_return, e.length) for e in ends],
         }
 
@@ -172,7 +176,7 @@ class SearchServer:
             obs = concat_obs([item[0] for item in batch])
             # One search for all requests: the first request's temperature and seed.
             result = self.actor.act(obs, self.discounts, batch[0][1], seed=batch[0][2])
-            parts = ActSlice.split(result, [item[0].size for item in batch])
+            parts = ActSlice.split(result, [item[0].size for item in batch], self.version)
         except Exception as error:  # every waiting worker gets the error, not a hang
             for *_, future in batch:
                 future.set_exception(error)

@@ -87,6 +87,10 @@ class _InlineClass:
         return InlineActor(self.cls(*args, **kwargs))
 
 
+# An actor gone for good: not restartable (the learner), out of restarts, or its node lost.
+ActorDied = ray.exceptions.ActorDiedError
+
+
 def actor_class(cls: type, inline: bool, **options: Any) -> Any:
     """``cls`` as something with ``.remote(*args)`` that starts an actor: a Ray actor class
     with ``options`` (resources, restarts) or, inline, the class itself in this process."""

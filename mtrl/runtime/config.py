@@ -22,9 +22,19 @@ from mtrl.runtime.overrides import apply_overrides, from_json, to_json
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")  # Ray placement strategies
 
 
+ROLES = ("worker", "search", "learner", "replay", "evaluator")  # the run's kinds of actor
+Custom = tuple[tuple[str, float], ...]  # Ray custom resources: (name, amount) pairs
+
+
 @dataclass(frozen=True)
 class Resources:
-    """Ray resources per actor (fractional GPUs allowed, e.g. four search servers on one)."""
+    """Ray resources per actor (fractional GPUs allowed, e.g. four search servers on one).
+
+    The ``*_custom`` fields place a role on the nodes that offer those custom resources
+    (``ray start --resources='{"rollout": 8}'``), e.g. ``worker_custom=(("rollout", 1),)``
+    keeps rollout workers on CPU nodes and off the GPU node. A restarted actor goes to any
+    live node that offers them.
+    """
 
     worker_cpus: float = 1.0
     search_cpus: float = 1.0
@@ -34,6 +44,21 @@ class Resources:
     replay_cpus: float = 0.0  # replay shards mostly wait on calls: no CPU reserved
     evaluator_cpus: float = 0.0  # 0: evaluation shares the machine instead of reserving a core
     evaluator_gpus: float = 0.0
+    worker_custom: Custom = ()
+    search_custom: Custom = ()
+    learner_custom: Custom = ()
+    replay_custom: Custom = ()
+    evaluator_custom: Custom = ()
+
+    def ray_options(self, role: str) -> dict[str, Any]:
+        """Ray actor options of one role (``ROLES``): CPUs, GPUs and custom resources."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; valid: {', '.join(ROLES)}")
+        return {
+            "num_cpus": getattr(self, f"{role}_cpus"),
+            "num_gpus": getattr(self, f"{role}_gpus", 0.0),  # workers and shards use none
+            "resources": dict(getattr(self, f"{role}_custom")),
+        }
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,10 @@ class RunConfig:
     placement_timeout_s: float = 300.0  # room for an autoscaler to add nodes
     resources: Resources = field(default_factory=Resources)
     max_restarts: int = 3  # per restartable actor (workers, search servers, shards, evaluator)
+    # Ray's task events (the dashboard's and `ray list tasks`' record of every actor call).
+    # Off: the GCS keeps each call's events up to a large cap, which made it grow by ~7 MB a
+    # minute in a small run (issue 21); turn on to inspect calls while debugging.
+    ray_task_events: bool = False
     # Evaluation (fixed seeds, same search as acting, temperature 0) and logging.
     eval_every: int = 5_000  # env steps; 0 evaluates only at the end
     eval_episodes: int = 4  # per task; 0 turns evaluation off

@@ -34,11 +34,16 @@ from mtrl.runtime import checkpoint as ckpt
 from mtrl.runtime.config import RunConfig, to_json
 from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
-from mtrl.runtime.topology import create_actors, kill_all, resolve_run_tasks
+from mtrl.runtime.topology import create_actors, kill_all, resolve_run_tasks, role_of
 from mtrl.world_models import WorldModel, preset
 
 log = logging.getLogger(__name__)
 Hook = Callable[["Driver"], None]
+
+
+class RunLost(RuntimeError):
+    """An actor the run cannot do without is gone for good (the learner, whose state lives
+    in the checkpoints, or an actor out of restarts): the run stops, to be resumed."""
 
 
 @dataclass
@@ -151,6 +156,7 @@ class Driver:
         self.version, self.acked = -1, -1
         self.weights_ref, self.acks = None, []
         self._broadcast()
+        calls.get(self.acks)  # the servers act with these weights from the first search
         collecting: dict[Any, int] = {}
         training: Any = None
         evaluating: Any = None
@@ -201,6 +207,8 @@ class Driver:
                 self._evaluated(calls.get(self._evaluate()))
             self._report(rates.take())
             self.save()
+        except calls.ActorDied as error:
+            raise RunLost(self._lost(error)) from error
         finally:
             self.writer.close()
             self.progress.close()
@@ -217,6 +225,16 @@ class Driver:
             time.perf_counter() - started,
             self.stop_reason,
             dict(self.dps.targets),
+        )
+
+    def _lost(self, error: Any) -> str:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines if "because" in line), lines[0] if lines else "")
+        last = ckpt.latest_checkpoint(self.run_dir)
+        kept = f"the newest checkpoint is {last}" if last else "no checkpoint was written yet"
+        return (
+            f"{role_of(self.actors, error.actor_id or '')} died and cannot be restarted "
+            f"({reason}); {kept}: continue with --resume {self.run_dir}"
         )
 
     def _elapsed(self) -> float:
@@ -277,6 +295,8 @@ class Driver:
         if pids and result["pid"] not in pids:
             log.warning("rollout worker %d was restarted (pid %d)", index, result["pid"])
         pids.add(result["pid"])
+        if result["server_unloaded"]:
+            self._reload_server(index % self.config.num_search_servers)
         rates.add("env_steps", result["env_steps"])
         rates.add("searches", result["searches"])
         for task, episode_return, length in result["episodes"]:
@@ -312,6 +332,14 @@ class Driver:
         self.acks = [
             s.set_weights.remote(self.version, self.weights_ref) for s in self.actors.servers
         ]
+
+    def _reload_server(self, index: int) -> None:
+        """A search server without weights was restarted after the last broadcast: it gets
+        the current weights now, not at the next update."""
+        log.warning("search server %d was restarted: sending it weights %d", index, self.version)
+        self.acks.append(
+            self.actors.servers[index].set_weights.remote(self.version, self.weights_ref)
+        )
 
     def _evaluate(self) -> Any:
         # Evaluation k of the run (resumes included) plays the same episodes in every mode.

@@ -19,7 +19,7 @@ import ray
 from mtrl.runtime import local_ray
 from mtrl.runtime.checkpoint import CheckpointError, read_checkpoint, resolve_resume
 from mtrl.runtime.config import RunConfig, apply_overrides, from_json, to_json
-from mtrl.runtime.driver import Driver, RunResult
+from mtrl.runtime.driver import Driver, RunLost, RunResult
 from mtrl.runtime.smoke import smoke_overrides
 
 # Forwarded to a Ray started here, so every actor sees the same caches and offline settings.
@@ -113,6 +113,9 @@ def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RunLost as error:  # e.g. the learner's node died: resume from the checkpoint
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     last = result.checkpoints[-1] if result.checkpoints else None
     how = f"stopped by {result.stopped_by}" if result.stopped_by else "done"
     print(

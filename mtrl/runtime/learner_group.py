@@ -33,6 +33,7 @@ class PlacementError(ValueError):
 def learner_bundle(resources: Resources) -> dict[str, float]:
     """One rank's resources as a placement bundle (zero amounts left out)."""
     bundle = {"CPU": resources.learner_cpus, "GPU": resources.learner_gpus}
+    bundle.update(resources.learner_custom)
     return {name: amount for name, amount in bundle.items() if amount > 0}
 
 
@@ -65,7 +66,7 @@ class LearnerGroup:
     ) -> LearnerGroup:
         """``args``: ``LearnerActor``'s (tasks, model config, run config, shards, shard_of)."""
         res, world = config.resources, config.num_learners
-        options = {"num_cpus": res.learner_cpus, "num_gpus": res.learner_gpus}
+        options = {**res.ray_options("learner"), "enable_task_events": config.ray_task_events}
         if world == 1:
             return cls([calls.actor_class(LearnerActor, inline, **options).remote(*args)])
         if inline:

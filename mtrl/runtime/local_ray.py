@@ -58,7 +58,7 @@ def start(num_cpus: int | None, env_vars: dict[str, str], log_to_driver: bool) -
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
         logging.ERROR
     )
-    with _loopback_node_address():
+    with loopback_node_address():
         ray.init(
             address="local",  # a new instance, never a cluster some `ray start` left running
             logging_level=logging.WARNING,
@@ -89,7 +89,7 @@ def shutdown() -> None:
 
 
 @contextlib.contextmanager
-def _loopback_node_address() -> Iterator[None]:
+def loopback_node_address() -> Iterator[None]:
     from ray._private import ray_constants
 
     if not hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):

@@ -55,7 +55,11 @@ def smoke_overrides(config: RunConfig, resumed: bool = False) -> list[str]:
         "eval_episodes=1",
         f"eval_max_steps={EVAL_STEPS}",
         "log_every_s=5",
-        *(f"resources.{f.name}={CPUS.get(f.name, 0)}" for f in fields(config.resources)),
+        # CPU amounts only; custom resources (node placement) are a cluster's, not a laptop's.
+        *(
+            f"resources.{f.name}={'[]' if f.name.endswith('_custom') else CPUS.get(f.name, 0)}"
+            for f in fields(config.resources)
+        ),
     ]
     if not resumed:
         pairs.append(f"run_dir={config.run_dir.rstrip('/')}-smoke")

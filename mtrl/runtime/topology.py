@@ -38,7 +38,8 @@ def _restartable(cls: type, config: RunConfig, inline: bool, name: str = "", **o
     # max_task_retries=-1: calls in flight when the actor died run again on its new life.
     restarts = {"max_restarts": config.max_restarts, "max_task_retries": -1}
     named = {"name": name} if name and not inline else {}  # found by name (calls.resolve)
-    return calls.actor_class(cls, inline, **named, **restarts, **options)
+    events = {"enable_task_events": config.ray_task_events}
+    return calls.actor_class(cls, inline, **named, **restarts, **events, **options)
 
 
 def _references(actors: list[Any], names: list[str], inline: bool) -> list[Any]:
@@ -77,7 +78,7 @@ def create_actors(
     server_names = [f"{prefix}-search-{s}" for s in range(config.num_search_servers)]
     shards = [
         _restartable(
-            ReplayShard, config, inline, shard_names[index], num_cpus=res.replay_cpus
+            ReplayShard, config, inline, shard_names[index], **res.ray_options("replay")
         ).remote(
             tasks,
             [t for t, s in shard_of.items() if s == index],
@@ -97,8 +98,7 @@ def create_actors(
             config,
             inline,
             server_names[s],
-            num_cpus=res.search_cpus,
-            num_gpus=res.search_gpus,
+            **res.ray_options("search"),
         ).remote(
             tasks,
             model_config,
@@ -113,7 +113,7 @@ def create_actors(
     ]
     shard_refs = _references(shards, shard_names, inline)
     server_refs = _references(servers, server_names, inline)
-    worker_cls = _restartable(RolloutWorker, config, inline, num_cpus=res.worker_cpus)
+    worker_cls = _restartable(RolloutWorker, config, inline, **res.ray_options("worker"))
     workers = [
         worker_cls.remote(
             w,
@@ -136,10 +136,23 @@ def create_actors(
     )
     evaluator = None  # one process less to start when the run never evaluates
     if config.eval_episodes > 0:
-        evaluator = _restartable(
-            Evaluator, config, inline, num_cpus=res.evaluator_cpus, num_gpus=res.evaluator_gpus
-        ).remote(tasks, model_config, config.acting, discounts, config.env, res.evaluator_gpus)
+        evaluator = _restartable(Evaluator, config, inline, **res.ray_options("evaluator")).remote(
+            tasks, model_config, config.acting, discounts, config.env, res.evaluator_gpus
+        )
     return Actors(workers, servers, shards, shard_of, learner, evaluator)
+
+
+def role_of(actors: Actors, actor_id: str) -> str:
+    """Which of the run's actors has this id (hex): "learner rank 1", "rollout worker 0"."""
+    roles = {
+        **{f"rollout worker {i}": a for i, a in enumerate(actors.workers)},
+        **{f"search server {i}": a for i, a in enumerate(actors.servers)},
+        **{f"replay shard {i}": a for i, a in enumerate(actors.shards)},
+        **{f"learner rank {i}": a for i, a in enumerate(actors.learner.ranks)},
+        "evaluator": actors.evaluator,
+    }
+    ids = {role: getattr(a, "_actor_id", None) for role, a in roles.items()}
+    return next((r for r, i in ids.items() if i is not None and i.hex() == actor_id), "an actor")
 
 
 def kill_all(actors: Actors) -> None:

@@ -65,9 +65,10 @@ class ActSlice:
     policy: np.ndarray
     sampled: np.ndarray
     root_value: np.ndarray
+    weights_version: int = -1  # of the server's weights; -1: none loaded yet (a restart)
 
     @staticmethod
-    def split(result: ActResult, sizes: list[int]) -> list[ActSlice]:
+    def split(result: ActResult, sizes: list[int], weights_version: int) -> list[ActSlice]:
         out, start = [], 0
         for size in sizes:
             part = slice(start, start + size)
@@ -78,6 +79,7 @@ class ActSlice:
                     result.policy[part],
                     result.sampled[part],
                     result.root_value[part],
+                    weights_version,
                 )
             )
             start += size

@@ -141,3 +141,27 @@ def test_json_format_is_the_checkpoints_and_old_json_loads() -> None:
     old["replay"]["bogus"] = 1
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['replay.bogus'\]"):
         from_json(RunConfig, json.dumps(old))
+
+
+def test_custom_resources_place_roles_and_round_trip() -> None:
+    config = apply_overrides(
+        RunConfig(),
+        ['resources.worker_custom=[["rollout", 1]]', 'resources.learner_custom=[["learn", 2]]'],
+    )
+    assert config.resources.ray_options("worker") == {
+        "num_cpus": 1.0,
+        "num_gpus": 0.0,
+        "resources": {"rollout": 1.0},
+    }
+    assert config.resources.ray_options("search")["resources"] == {}
+    assert from_json(RunConfig, to_json(config)) == config
+    with pytest.raises(ValueError, match="unknown role 'trainer'"):
+        config.resources.ray_options("trainer")
+
+
+def test_smoke_clears_custom_resources() -> None:
+    from mtrl.runtime.smoke import smoke_overrides
+
+    config = apply_overrides(RunConfig(), ['resources.search_custom=[["gpu_node", 1]]'])
+    smoke = apply_overrides(config, smoke_overrides(config, resumed=False))
+    assert smoke.resources.search_custom == () and smoke.resources.search_cpus == 0.5
