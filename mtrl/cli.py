@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from mtrl.envs.registry import get_suite, list_suites, list_tasks, resolve_tasks
 from mtrl.envs.settings import EnvSettings
 from mtrl.envs.spec import TaskSpec
+from mtrl.overrides import apply_overrides
 
 
 class UserError(Exception):
@@ -50,20 +51,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"bad --set {pair!r}: expected KEY=VALUE, e.g. atari.size=84")
-        overrides[key] = value
-    return overrides
-
-
 def cmd_check_envs(args: argparse.Namespace) -> int:
     from mtrl.envs.check import check_task
 
-    settings = EnvSettings().with_overrides(parse_overrides(args.set))
+    settings = apply_overrides(EnvSettings(), args.set)
     specs = resolve_tasks(args.suites)
     if args.steps < 1:
         raise UserError(f"bad --steps {args.steps}: expected a positive integer")

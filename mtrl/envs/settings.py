@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from mtrl.overrides import replace_values
 
 
 def cache_dir() -> Path:
@@ -89,41 +92,12 @@ class EnvSettings:
         """
         return replace(self, atari=replace(self.atari, noop_max=self.atari.eval_noop_max))
 
-    def with_overrides(self, overrides: dict[str, Any]) -> EnvSettings:
-        """Apply ``{"atari.size": 84, ...}``; unknown keys raise naming the valid ones."""
-        result = self
-        for key, value in overrides.items():
-            result = _set_path(result, key.split("."), value, key)
-        return result
+    def with_overrides(self, overrides: Mapping[str, Any]) -> EnvSettings:
+        """Apply ``{"atari.size": 84, ...}`` (values or ``--set`` text); one-line errors name
+        the key, unknown ones with the valid keys (``mtrl.overrides``, as for run configs)."""
+        return replace_values(self, overrides)
 
 
 def _check(ok: bool, name: str, value: object, expected: str) -> None:
     if not ok:
         raise ValueError(f"bad setting {name}={value!r}: expected {expected}")
-
-
-def _set_path(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
-    names = [f.name for f in fields(obj)]
-    if path[0] not in names:
-        raise ValueError(f"unknown setting {full_key!r}; valid here: {', '.join(names)}")
-    current = getattr(obj, path[0])
-    if len(path) > 1:
-        if not is_dataclass(current):
-            raise ValueError(f"unknown setting {full_key!r}: {path[0]} has no sub-settings")
-        return replace(obj, **{path[0]: _set_path(current, path[1:], value, full_key)})
-    if is_dataclass(current):
-        raise ValueError(f"setting {full_key!r} is a group; set one of its fields")
-    return replace(obj, **{path[0]: _coerce(value, type(current), full_key)})
-
-
-def _coerce(value: Any, kind: type, key: str) -> Any:
-    if not isinstance(value, str) or kind is str:
-        return value
-    try:
-        if kind is bool:
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(value)
-            return value.lower() in ("true", "1")
-        return kind(value)
-    except ValueError:
-        raise ValueError(f"bad setting {key}={value!r}: expected a {kind.__name__}") from None

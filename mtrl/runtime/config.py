@@ -17,7 +17,7 @@ from mtrl.agents.dps_controller import DpsSchedule
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.settings import EnvSettings
-from mtrl.runtime.overrides import apply_overrides, from_json, to_json
+from mtrl.overrides import apply_overrides, from_json, to_json
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")  # Ray placement strategies
 
@@ -167,5 +167,5 @@ class RunConfig:
         )
 
 
-# Re-exported: the JSON round trip and overrides moved to mtrl.runtime.overrides.
+# Re-exported: the JSON round trip and overrides live in mtrl.overrides (used by every layer).
 __all__ = ["PLACEMENTS", "Resources", "RunConfig", "apply_overrides", "from_json", "to_json"]

@@ -13,11 +13,11 @@ def test_overrides_coerce_types_and_apply() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"atari.colour": "1"}, r"unknown setting 'atari.colour'; valid here: size"),
-        ({"mujoco.size": "1"}, r"unknown setting 'mujoco.size'; valid here: atari, dmc, text"),
+        ({"atari.colour": "1"}, r"unknown config key 'atari.colour'; valid here: size"),
+        ({"mujoco.size": "1"}, r"unknown config key 'mujoco.size'; valid here: atari, dmc, text"),
         ({"atari": "1"}, r"is a group"),
-        ({"atari.size": "big"}, r"bad setting atari.size='big': expected a int"),
-        ({"atari.grayscale": "maybe"}, r"expected a bool"),
+        ({"atari.size": "big"}, r"bad value atari.size='big': input should be a valid integer"),
+        ({"atari.grayscale": "maybe"}, r"bad value atari.grayscale='maybe': .*valid boolean"),
         ({"atari.size": "2"}, r"bad setting atari.size=2: expected an integer >= 8"),
     ],
 )

@@ -1,4 +1,6 @@
-"""Run configs to and from JSON, and ``--set KEY=VALUE`` overrides, validated by pydantic.
+"""Configs to and from JSON, and ``--set KEY=VALUE`` overrides, validated by pydantic: the one
+implementation for every config dataclass (``RunConfig``, ``EnvSettings``, ...). A leaf
+module (it imports nothing of mtrl), so every layer may use it.
 
 pydantic's ``TypeAdapter`` converts and validates the frozen config dataclasses as they are
 (nested groups, ``Optional``/union/``Literal`` fields, tuples of tuples, bools from text) and
@@ -15,7 +17,7 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any, TypeVar
 
@@ -51,31 +53,41 @@ def apply_overrides(config: T, pairs: Sequence[str]) -> T:
 
     Later pairs win over earlier ones for the same key; the result is validated once.
     """
-    cls = type(config)
-    data = _adapter(cls).dump_python(config, warnings=False)  # nested dicts, tuples kept
-    given: dict[Path, str] = {}
+    values: dict[str, str] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"bad override {pair!r}: expected KEY=VALUE, e.g. env_steps=5000")
+            raise ValueError(f"bad override {pair!r}: expected KEY=VALUE (a dotted field name)")
+        values.pop(key, None)  # the last one given counts (and keeps its place)
+        values[key] = text
+    return replace_values(config, values)
+
+
+def replace_values(config: T, values: Mapping[str, Any]) -> T:
+    """``{"atari.size": 84, "atari.grayscale": "true"}`` on ``config``: text is read as
+    ``--set`` reads it, other values are taken as they are; validated once, like overrides."""
+    cls = type(config)
+    data = _adapter(cls).dump_python(config, warnings=False)  # nested dicts, tuples kept
+    given: dict[Path, Any] = {}
+    for key, value in values.items():
         path = tuple(key.split("."))
         hint = _field_hint(cls, path, key)
         node = data
         for name in path[:-1]:
             node = node[name]
-        node[path[-1]] = _from_text(hint, text, key)
-        given[path] = text
+        node[path[-1]] = _from_text(hint, value, key) if isinstance(value, str) else value
+        given[path] = value
     return _validate(cls, data, given)
 
 
-def _validate(cls: type[T], data: dict[str, Any], given: dict[Path, str]) -> T:
+def _validate(cls: type[T], data: dict[str, Any], given: dict[Path, Any]) -> T:
     try:
         return _adapter(cls).validate_python(_tuples(data))
     except ValidationError as error:
         raise ValueError(_describe(cls, error, given)) from None
 
 
-def _describe(cls: type, error: ValidationError, given: dict[Path, str]) -> str:
+def _describe(cls: type, error: ValidationError, given: dict[Path, Any]) -> str:
     """One line for all of pydantic's errors, each naming the key (and the user's text)."""
     lines: dict[Path, str] = {}
     for item in error.errors():
@@ -86,7 +98,8 @@ def _describe(cls: type, error: ValidationError, given: dict[Path, str]) -> str:
         if item["type"] in ("value_error", "assertion_error"):
             # A __post_init__ check: its message already names the values at fault.
             text = str(item.get("ctx", {}).get("error", message))
-            lines[path] = f"{'.'.join(path)}: {text}" if path else text
+            named = not path or text.startswith("bad ")  # "bad setting atari.size=2: ..."
+            lines[path] = text if named else f"{'.'.join(path)}: {text}"
             continue
         key = next((k for k in given if path[: len(k)] == k), None)
         if key:
