@@ -102,19 +102,51 @@ class NodeStore:
         )
 
 
+@dataclass(frozen=True)
+class TaskTable:
+    """Per-task facts and per-slot masks that acting indexes, on one device."""
+
+    continuous: torch.Tensor  # [T] bool
+    choices: torch.Tensor  # [T] int64 actions of discrete tasks (0 for continuous)
+    text: torch.Tensor  # [T] bool
+    slots: torch.Tensor  # [A] int64 0..A-1, the tree's action axis
+    sampled: torch.Tensor  # [A] bool: the K sampled candidates of a continuous row
+    uniform: torch.Tensor  # [A] float32 logits: uniform over the K candidates, masked after
+
+
 class BatchedActor:
-    """Builds roots for a task set and runs the joint search; stateless between calls."""
+    """Builds roots for a task set and runs the joint search; stateless between calls.
+
+    One search lives on the model's device from root inference to the chosen actions: node
+    store, sampled candidates (drawn with a generator on that device), masks, logits and the
+    tree (the CUDA backend on a GPU). The simulation loop reads nothing back from the device
+    and branches on no device value; the ``ActResult`` arrays are copied to the host once.
+    """
 
     def __init__(self, model: WorldModel, tasks: TaskSet, config: ActingConfig) -> None:
         self.model, self.tasks, self.config = model, tasks, config
         self.int8 = Int8Cache(model) if config.int8_inference else None
-        specs = tasks.specs
-        self.continuous = torch.tensor([s.action.is_continuous for s in specs])
-        self.choices = torch.tensor([0 if s.action.is_continuous else s.action.n for s in specs])
-        self.text = torch.tensor([s.action.kind == "text" for s in specs])
-        k = config.sampled_actions if bool(self.continuous.any()) else 0
+        self.any_continuous = any(s.action.is_continuous for s in tasks.specs)
+        k = config.sampled_actions if self.any_continuous else 0
         self.width = max(tasks.max_choices, k, 1)
         self.action_dim = max(tasks.max_action_dim, 1)
+        self.tables: dict[torch.device, TaskTable] = {}
+
+    def table(self, device: torch.device) -> TaskTable:
+        if device not in self.tables:
+            specs, k = self.tasks.specs, self.config.sampled_actions
+            slots = torch.arange(self.width, device=device)
+            self.tables[device] = TaskTable(
+                continuous=torch.tensor([s.action.is_continuous for s in specs], device=device),
+                choices=torch.tensor(
+                    [0 if s.action.is_continuous else s.action.n for s in specs], device=device
+                ),
+                text=torch.tensor([s.action.kind == "text" for s in specs], device=device),
+                slots=slots,
+                sampled=slots < k,
+                uniform=torch.where(slots < k, 0.0, MASKED_LOGIT),
+            )
+        return self.tables[device]
 
     @torch.inference_mode()
     def act(
@@ -124,29 +156,27 @@ class BatchedActor:
         temperature: float = 1.0,
         seed: int = 0,
     ) -> ActResult:
-        model, k = self._inference_model(), self.config.sampled_actions
-        generator = torch.Generator().manual_seed(seed)
-        root = model.initial_inference(observations_from_batch(obs, model.device))
-        task = root.state.task_ids.cpu()
-        continuous = self.continuous[task]
+        model, k, device = self._inference_model(), self.config.sampled_actions, self.model.device
+        table = self.table(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        root = model.initial_inference(observations_from_batch(obs, device))
+        task = root.state.task_ids
+        continuous = table.continuous[task]
         batch, nodes = task.shape[0], self.config.search.num_simulations + 1
+        rows = torch.arange(batch, device=device)
         store = NodeStore(root.state, nodes)
-        samples = torch.zeros(batch * nodes, k, self.action_dim)
+        samples = torch.zeros(batch * nodes, k, self.action_dim, device=device)
         samples[:batch] = self._samples(root, k, generator)
-        legal = self._root_legal(obs, continuous)
-        interior = self._interior(root.state, task, continuous)
-        discount = (
-            discounts
-            if discounts is not None
-            else torch.full((len(self.tasks),), self.config.discount)
-        )[task]
+        legal = self._root_legal(obs, continuous, table)
+        if discounts is None:
+            discounts = torch.full((len(self.tasks),), self.config.discount)
         root_input = RootInput(
-            self._logits(root, continuous),
+            self._logits(root, continuous, table),
             root.value.float(),
-            torch.arange(batch),
+            rows,
             legal,
-            interior,
-            discount.float(),
+            self._interior(root.state, task, continuous, table),
+            discounts.to(device)[task].float(),
         )
         step = {"sim": 0}
 
@@ -154,10 +184,10 @@ class BatchedActor:
             step["sim"] += 1
             vector = samples[parent, action.clamp(max=k - 1)] * continuous[:, None]
             pred = model.recurrent_inference(store.read(parent), Actions(action.clone(), vector))
-            child = step["sim"] * batch + torch.arange(batch)
+            child = step["sim"] * batch + rows
             store.write(child, pred.state)
             samples[child] = self._samples(pred, k, generator)
-            logits = self._logits(pred, continuous)
+            logits = self._logits(pred, continuous, table)
             return ModelOutput(logits, pred.value.float(), pred.reward.float(), child)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)
@@ -167,43 +197,40 @@ class BatchedActor:
         return self.model if self.int8 is None else self.int8.get()
 
     def _samples(self, pred: Prediction, k: int, generator: torch.Generator) -> torch.Tensor:
-        if not bool(self.continuous.any()):
-            return torch.zeros(pred.value.shape[0], k, self.action_dim)
-        drawn = self.model.sample_actions(pred, k, generator).float().cpu()
+        device = pred.value.device
+        if not self.any_continuous:
+            return torch.zeros(pred.value.shape[0], k, self.action_dim, device=device)
+        drawn = self.model.sample_actions(pred, k, generator).float()
         if self.config.mean_candidate:
-            drawn[:, 0] = pred.mean.float().cpu()  # in bounds already (tanh-scaled), 0-padded
+            drawn[:, 0] = pred.mean.float()  # in bounds already (tanh-scaled), 0-padded
         return torch.nn.functional.pad(drawn, (0, self.action_dim - drawn.shape[-1]))
 
-    def _logits(self, pred: Prediction, continuous: torch.Tensor) -> torch.Tensor:
+    def _logits(self, pred: Prediction, continuous: torch.Tensor, table: TaskTable) -> torch.Tensor:
         batch = pred.value.shape[0]
-        logits = torch.full((batch, self.width), MASKED_LOGIT)
+        logits = torch.full((batch, self.width), MASKED_LOGIT, device=pred.value.device)
         width = min(pred.policy_logits.shape[1], self.width)
-        logits[:, :width] = pred.policy_logits[:, :width].float().cpu().clamp(min=MASKED_LOGIT)
-        uniform = torch.where(
-            torch.arange(self.width) < self.config.sampled_actions, 0.0, MASKED_LOGIT
-        )
-        return torch.where(continuous[:, None], uniform, logits)
+        logits[:, :width] = pred.policy_logits[:, :width].float().clamp(min=MASKED_LOGIT)
+        return torch.where(continuous[:, None], table.uniform, logits)
 
-    def _root_legal(self, obs: ObsBatch, continuous: torch.Tensor) -> torch.Tensor:
+    def _root_legal(
+        self, obs: ObsBatch, continuous: torch.Tensor, table: TaskTable
+    ) -> torch.Tensor:
         legal = torch.zeros(obs.size, self.width, dtype=torch.bool)
         # A copy: arrays from the object store are read-only, which torch warns about.
         legal[:, : obs.legal.shape[1]] = torch.from_numpy(obs.legal[:, : self.width].copy())
-        sampled = torch.arange(self.width) < self.config.sampled_actions
-        return torch.where(continuous[:, None], sampled, legal)
+        return torch.where(continuous[:, None], table.sampled, legal.to(continuous.device))
 
     def _interior(
-        self, state: LatentState, task: torch.Tensor, continuous: torch.Tensor
+        self, state: LatentState, task: torch.Tensor, continuous: torch.Tensor, table: TaskTable
     ) -> torch.Tensor:
         """Actions that exist below the root: the task's action set (text: root's commands)."""
-        interior = torch.arange(self.width) < self.choices[task][:, None]
-        mask = state.command_mask.cpu()
+        interior = table.slots < table.choices[task][:, None]
+        mask = state.command_mask
         if mask.shape[1]:
-            text = self.text[task]
             commands = torch.zeros_like(interior)
             commands[:, : mask.shape[1]] = mask[:, : self.width]
-            interior = torch.where(text[:, None], commands, interior)
-        sampled = torch.arange(self.width) < self.config.sampled_actions
-        return torch.where(continuous[:, None], sampled, interior)
+            interior = torch.where(table.text[task][:, None], commands, interior)
+        return torch.where(continuous[:, None], table.sampled, interior)
 
     def _result(
         self,
@@ -214,18 +241,19 @@ class BatchedActor:
         temperature: float,
         generator: torch.Generator,
     ) -> ActResult:
+        """The host's copy of what was decided: one transfer per array, after the search."""
         choice = select_actions(out, temperature, self.config.search.algorithm, generator)
         if temperature > 0 and self.config.explore_epsilon > 0:
             choice = explore(choice, legal, self.config.explore_epsilon, generator)
-        rows = torch.arange(choice.shape[0])
+        rows = torch.arange(choice.shape[0], device=choice.device)
         vector = root_samples[rows, choice.clamp(max=root_samples.shape[1] - 1)]
         vector = vector * continuous[:, None]
         return ActResult(
-            action_index=torch.where(continuous, 0, choice).numpy(),
-            action_vector=vector[:, : max(self.tasks.max_action_dim, 0)].numpy(),
-            policy=out.action_weights.numpy(),
-            sampled=(root_samples * continuous[:, None, None]).numpy(),
-            root_value=out.root_value.numpy(),
+            action_index=torch.where(continuous, 0, choice).cpu().numpy(),
+            action_vector=vector[:, : max(self.tasks.max_action_dim, 0)].cpu().numpy(),
+            policy=out.action_weights.cpu().numpy(),
+            sampled=(root_samples * continuous[:, None, None]).cpu().numpy(),
+            root_value=out.root_value.cpu().numpy(),
             search=out,
         )
 
@@ -235,7 +263,7 @@ def explore(
 ) -> torch.Tensor:
     """``choice`` [B] with each row replaced, with probability ``epsilon``, by a uniformly
     random action among its ``legal`` [B, A] ones."""
-    coin = torch.rand(choice.shape[0], generator=generator) < epsilon
+    coin = torch.rand(choice.shape[0], generator=generator, device=choice.device) < epsilon
     random = torch.multinomial(legal.float(), 1, generator=generator)[:, 0]
     return torch.where(coin, random, choice)
 

@@ -1,5 +1,7 @@
 """The joint search over discrete, text and continuous roots in one batch."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -165,3 +167,28 @@ def test_explore_applies_while_collecting_only(model) -> None:
     assert picks == {0, 3}  # Pong's two legal actions, both played
     with pytest.raises(ValueError, match="explore_epsilon"):
         ActingConfig(explore_epsilon=1.5)
+
+
+GOLDEN = Path(__file__).with_name("data") / "acting_golden.npz"
+
+
+@pytest.mark.parametrize("algorithm", ["muzero", "gumbel_muzero"])
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_device_resident_acting_on_cpu_matches_the_host_path(
+    model, algorithm: str, temperature: float
+) -> None:
+    """The device-resident search, run with the device set to the CPU, picks the same actions
+    and visit counts at fixed seeds as the host-side path it replaced. The golden arrays were
+    recorded from that path (commit b06b2ba) on this mixed Atari + classic + DMC + text batch,
+    with exploration on, so every random draw of acting is covered."""
+    config = ActingConfig(
+        SearchConfig(algorithm=algorithm, num_simulations=12),
+        sampled_actions=5,
+        explore_epsilon=0.25,
+    )
+    result = BatchedActor(model, TASKS, config).act(mixed_obs(), seed=3, temperature=temperature)
+    golden, key = np.load(GOLDEN), f"{algorithm}-{temperature:g}"
+    assert np.array_equal(result.action_index, golden[f"{key}/action_index"])
+    assert np.array_equal(result.search.visit_counts.numpy(), golden[f"{key}/visit_counts"])
+    for name in ("action_vector", "policy", "sampled", "root_value"):
+        assert np.allclose(getattr(result, name), golden[f"{key}/{name}"], atol=1e-6), name
