@@ -88,6 +88,12 @@ def grouped_matmul(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor) -> t
     ``torch.nn.functional.grouped_mm`` (one kernel, CPU and CUDA) and falls back to a loop over
     the groups where it is unavailable or rejects the dtype/alignment.
     """
+    if torch.compiler.is_compiling():
+        # Traced code cannot take the eager fallbacks below (they branch on the data), and
+        # grouped_mm's traced form takes bfloat16 only.
+        if x.dtype == w.dtype == torch.bfloat16 and _GROUPED_MM_OK:
+            return F.grouped_mm(x, w, offs=offsets)
+        return grouped_matmul_dense(x, w, offsets)
     key = (x.device.type, x.dtype, w.dtype)
     if _GROUPED_MM_OK and x.shape[0] > 0 and key not in _GROUPED_MM_REJECTED:
         try:
@@ -103,6 +109,14 @@ def grouped_matmul_loop(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor)
     starts = [0, *ends[:-1]]
     parts = [x[s:e] @ w[g] for g, (s, e) in enumerate(zip(starts, ends, strict=True))]
     return torch.cat(parts) if parts else x.new_zeros(0, w.shape[-1])
+
+
+def grouped_matmul_dense(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``grouped_matmul`` in fixed shapes: every row times every group's weights, then each
+    row keeps its own group's product (G times the FLOPs; for traced code on non-bf16)."""
+    rows = torch.arange(x.shape[0], device=x.device)
+    group = torch.searchsorted(offsets.to(torch.int64), rows, right=True).clamp_max(w.shape[0] - 1)
+    return torch.einsum("mi,gio->mgo", x, w)[rows, group]
 
 
 _GROUPED_MM_OK = hasattr(F, "grouped_mm")

@@ -65,6 +65,14 @@ class Experts(nn.Module):
         )
 
 
+def _count(index: torch.Tensor, size: int) -> torch.Tensor:
+    """``bincount`` with a fixed length: its shape does not depend on the data, so it stays
+    inside a compiled or captured graph."""
+    return torch.zeros(size, dtype=torch.int64, device=index.device).index_add_(
+        0, index, torch.ones_like(index)
+    )
+
+
 def _plus(y: torch.Tensor, delta: torch.Tensor | None) -> torch.Tensor:
     return y if delta is None else y + delta
 
@@ -111,7 +119,7 @@ class MoE(nn.Module):
         return top_p, top_i
 
     def balance(self, probs: torch.Tensor, experts: torch.Tensor) -> MoEAux:
-        counts = torch.bincount(experts.flatten(), minlength=self.num_experts).to(probs.dtype)
+        counts = _count(experts.flatten(), self.num_experts).to(probs.dtype)
         load = counts / counts.sum().clamp_min(1.0)
         balance = self.num_experts * (load * probs.mean(dim=0)).sum()
         return MoEAux(balance=balance, load=load)
@@ -121,7 +129,7 @@ class MoE(nn.Module):
         if token_task is None:
             return
         index = token_task[:, None] * self.num_experts + experts  # [N, k]
-        counts = torch.bincount(index.flatten(), minlength=self.task_load.numel())
+        counts = _count(index.flatten(), self.task_load.numel())
         self.task_load += counts.view_as(self.task_load).to(self.task_load.dtype)
 
     def dispatch(self, x: torch.Tensor, gates: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
@@ -131,7 +139,7 @@ class MoE(nn.Module):
         token = order // self.top_k  # assignment j belongs to token j // k
         expert = flat_expert[order]
         gate = gates.flatten()[order]
-        counts = torch.bincount(expert, minlength=self.num_experts)
+        counts = _count(expert, self.num_experts)
         if self.capacity_factor is not None:
             token, gate, counts = self.drop_over_capacity(token, expert, gate, counts)
         offsets = counts.cumsum(0).to(torch.int32)
