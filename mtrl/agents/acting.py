@@ -13,6 +13,7 @@ The model keeps one latent state per node in a ``NodeStore`` keyed by the node's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +52,10 @@ class ActingConfig:
     # policy is still what replay stores. Gumbel MuZero explores only as widely as its prior,
     # which can collapse before a sparse reward was ever seen (a text game's last command).
     explore_epsilon: float = 0.0
+    # The model's recurrent step through torch.compile (inductor, one graph): less time per
+    # simulation at small batches once compiled, but each new batch layout (size, mix of
+    # tasks) or DPS stage compiles again, tens of seconds on a small CPU (bench/README.md).
+    compile_step: bool = False
     discount: float = 0.997  # per-task values come from ``discounts`` in ``act``
 
     def __post_init__(self) -> None:
@@ -131,6 +136,7 @@ class BatchedActor:
         self.width = max(tasks.max_choices, k, 1)
         self.action_dim = max(tasks.max_action_dim, 1)
         self.tables: dict[torch.device, TaskTable] = {}
+        self.compiled_step: Any = None
 
     def table(self, device: torch.device) -> TaskTable:
         if device not in self.tables:
@@ -178,12 +184,12 @@ class BatchedActor:
             self._interior(root.state, task, continuous, table),
             discounts.to(device)[task].float(),
         )
-        step = {"sim": 0}
+        step, step_fn = {"sim": 0}, self._recurrent_step(model)
 
         def recurrent_fn(parent: torch.Tensor, action: torch.Tensor) -> ModelOutput:
             step["sim"] += 1
             vector = samples[parent, action.clamp(max=k - 1)] * continuous[:, None]
-            pred = model.recurrent_inference(store.read(parent), Actions(action.clone(), vector))
+            pred = step_fn(store.read(parent), Actions(action.clone(), vector))
             child = step["sim"] * batch + rows
             store.write(child, pred.state)
             samples[child] = self._samples(pred, k, generator)
@@ -195,6 +201,13 @@ class BatchedActor:
 
     def _inference_model(self) -> WorldModel:
         return self.model if self.int8 is None else self.int8.get()
+
+    def _recurrent_step(self, model: WorldModel) -> Any:
+        if not self.config.compile_step or model is not self.model:  # int8 copies: eager
+            return model.recurrent_inference
+        if self.compiled_step is None:
+            self.compiled_step = torch.compile(model.recurrent_inference, fullgraph=True)
+        return self.compiled_step
 
     def _samples(self, pred: Prediction, k: int, generator: torch.Generator) -> torch.Tensor:
         device = pred.value.device

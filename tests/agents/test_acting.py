@@ -1,5 +1,6 @@
 """The joint search over discrete, text and continuous roots in one batch."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +193,27 @@ def test_device_resident_acting_on_cpu_matches_the_host_path(
     assert np.array_equal(result.search.visit_counts.numpy(), golden[f"{key}/visit_counts"])
     for name in ("action_vector", "policy", "sampled", "root_value"):
         assert np.allclose(getattr(result, name), golden[f"{key}/{name}"], atol=1e-6), name
+
+
+def test_compile_step_runs_the_search_through_one_compiled_step(model, monkeypatch) -> None:
+    """``compile_step`` compiles the recurrent step once (fullgraph) and every simulation goes
+    through it. Traced with aot_eager here (the same aten ops as eager, so the same search;
+    inductor's fused arithmetic differs in the last bits, which flips near-tied choices of an
+    untrained model); tests/world_models/test_wm_compile.py checks inductor's step itself."""
+    compiled: list[dict] = []
+    real_compile = torch.compile
+
+    def spy(fn, **options):
+        compiled.append(options)
+        return real_compile(fn, **{**options, "backend": "aot_eager"})
+
+    monkeypatch.setattr(torch, "compile", spy)
+    config = ActingConfig(SearchConfig(num_simulations=6), sampled_actions=5)
+    eager = BatchedActor(model, TASKS, config).act(mixed_obs(), seed=5)
+    actor = BatchedActor(model, TASKS, replace(config, compile_step=True))
+    for _ in range(2):
+        result = actor.act(mixed_obs(), seed=5)
+        assert np.array_equal(result.action_index, eager.action_index)
+        assert torch.equal(result.search.visit_counts, eager.search.visit_counts)
+        assert np.allclose(result.policy, eager.policy, atol=1e-6)
+    assert compiled == [{"fullgraph": True}]  # once, reused by the second search
