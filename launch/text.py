@@ -35,7 +35,7 @@ class TextConfig(RunConfig):
         )
     )
     learner: LearnerConfig = field(
-        default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4, bf16=True)
+        default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4)
     )
     warmup_env_steps: int = 5_000
     replay_ratio: float = 0.25

@@ -28,3 +28,12 @@ def mtrl_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         del os.environ["MTRL_CACHE"]
     else:
         os.environ["MTRL_CACHE"] = previous
+
+
+@pytest.fixture
+def cuda_device() -> torch.device:
+    """The GPU, for tests of the GPU paths; CI has none, so they skip there (their CPU twins
+    run everywhere)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: GPU paths are tested on GPU machines only")
+    return torch.device("cuda")

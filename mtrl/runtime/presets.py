@@ -40,7 +40,7 @@ class PaperScaleAtari(RunConfig):
         default_factory=lambda: ReplayConfig(capacity=50_000, unroll_steps=10, n_step=5)
     )
     learner: LearnerConfig = field(
-        default_factory=lambda: LearnerConfig(batch_size=512, lr=1e-4, bf16=True)
+        default_factory=lambda: LearnerConfig(batch_size=512, lr=1e-4)
     )
     replay_ratio: float = 0.25
     eval_every: int = 200_000

@@ -196,3 +196,31 @@ def test_bf16_autocast_step_is_finite(setup) -> None:
     metrics = learner.train_step(learner.sample(replays, np.random.default_rng(9)))
     assert np.isfinite(metrics["learner/grad_norm"])
     assert all(np.isfinite(v) for k, v in metrics.items() if k.startswith("loss/"))
+
+
+# bf16 keeps 8 bits of mantissa (~0.4 % per rounding); summed over a batch the loss parts
+# stay within 5 % (+0.02 absolute for parts near zero) of the fp32 ones.
+BF16_RTOL, BF16_ATOL = 0.05, 0.02
+
+
+def test_bf16_follows_the_learners_device(setup) -> None:
+    env, model, _, _, _ = setup
+    assert Learner(model, env.tasks, LearnerConfig(batch_size=6), K).bf16 is False  # CPU
+    assert Learner(model, env.tasks, LearnerConfig(batch_size=6, bf16=True), K).bf16 is True
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_bf16_losses_match_fp32(setup, device: str, request) -> None:
+    if device == "cuda":
+        request.getfixturevalue("cuda_device")  # skips without a GPU
+    env, model, replays, _, _ = setup
+    model = copy.deepcopy(model).to(device)
+    learners = [
+        Learner(model, env.tasks, LearnerConfig(batch_size=12, bf16=b), K) for b in (False, True)
+    ]
+    batch = learners[0].sample(replays, np.random.default_rng(4))
+    (fp32, present, logs32), (bf16, _, logs16) = (learner.losses(batch) for learner in learners)
+    assert bool(present.all())
+    assert torch.allclose(bf16.detach(), fp32.detach(), rtol=BF16_RTOL, atol=BF16_ATOL)
+    for name in ("loss/value", "loss/reward", "loss/policy", "loss/latent"):
+        assert logs16[name] == pytest.approx(logs32[name], rel=BF16_RTOL, abs=BF16_ATOL), name
