@@ -6,9 +6,11 @@
 
 Every case is a real run (driver, rollout workers, search server, replay shard, learner on a
 local Ray bound to 127.0.0.1) with back-pressure off, so collection and learning overlap and
-each goes as fast as it can on the shared cores. Rates are taken over a steady window: from
-the first learner result to the end (``--seconds`` of wall time after learning started);
-"collect alone" is the warm-up before the learner starts. A search call is one batched
+each goes as fast as it can on the shared cores; the ``-e2e`` case keeps back-pressure on, so
+the learner holds the replay ratio while collection and learning overlap (end to end).
+Rates are taken over a steady window: from the first learner result to the end
+(``--seconds`` of wall time after learning started); "collect alone" is the warm-up before
+the learner starts. A search call is one batched
 search over every environment of a worker; simulations/s = roots/s x simulations.
 
 FLOPs of one search call and one learner update at the case's sizes are counted with
@@ -130,6 +132,14 @@ def atari8(workers: int) -> RunConfig:
     )
 
 
+def unizero_pong_end_to_end() -> RunConfig:
+    """UniZero's replay ratio held (0.25 updates of batch 64 per env step: 16 samples per env
+    step, LightZero's atari_unizero_config.py) on LightZero's 8 collector envs."""
+    return replace(unizero_pong(), envs_per_task=8)
+
+
+BACK_PRESSURE = {"unizero-pong-e2e"}  # cases whose learner keeps the replay ratio
+
 CASES = {
     "tiny-1": lambda: replace(TinyConfig(), num_workers=1),
     "tiny-2": lambda: replace(
@@ -139,6 +149,7 @@ CASES = {
     "atari8-2": lambda: atari8(2),
     "unizero-pong": unizero_pong,
     "unizero-pong-int8": lambda: unizero_pong(int8=True),
+    "unizero-pong-e2e": unizero_pong_end_to_end,
 }
 
 
@@ -172,7 +183,7 @@ class Window:
         return (b[field - 1] - a[field - 1]) / max(t1 - t0, 1e-9)
 
 
-def run_case(config: RunConfig, seconds: float) -> dict[str, Any]:
+def run_case(config: RunConfig, seconds: float, back_pressure: bool = False) -> dict[str, Any]:
     """Runs until ``seconds`` after the first learner result; returns the rates."""
     marks: list[tuple[float, int, int]] = []
     learning_since: list[float] = []
@@ -187,7 +198,8 @@ def run_case(config: RunConfig, seconds: float) -> dict[str, Any]:
             driver.stop_reason = "bench window"
 
     with tempfile.TemporaryDirectory() as run_dir:
-        driver = Driver(replace(config, run_dir=run_dir, env_steps=10**9, **UNTIMED), hooks=(hook,))
+        untimed = {**UNTIMED, **({"replay_ratio_slack": 20} if back_pressure else {})}
+        driver = Driver(replace(config, run_dir=run_dir, env_steps=10**9, **untimed), hooks=(hook,))
         try:
             driver.run()
         finally:
@@ -295,14 +307,18 @@ def main() -> None:
         # A plain RunConfig: actors cannot import the launch scripts' subclasses.
         config = from_json(RunConfig, to_json(CASES[name]()))
         config = replace(config, warmup_env_steps=warmup_steps(config))
-        rows[name] = {**run_case(config, args.seconds), **count_flops(config, 1)}
+        run = run_case(config, args.seconds, back_pressure=name in BACK_PRESSURE)
+        rows[name] = {**run, **count_flops(config, 1)}
         report(name, config, rows[name], peak)
     ray.shutdown()
     ours = [name for name in rows if name.startswith("unizero-pong")]
     if ours:
         peer, how = lightzero(args.peers_python, args.threads)
         for name in ours:
-            compare(name, rows[name], peer, how, peak)
+            if name in BACK_PRESSURE:
+                compare_end_to_end(name, rows[name], peer, how)
+            else:
+                compare(name, rows[name], peer, how, peak)
 
 
 def report(name: str, config: RunConfig, row: dict[str, Any], peak: float) -> None:
@@ -326,6 +342,28 @@ def report(name: str, config: RunConfig, row: dict[str, Any], peak: float) -> No
         f"FLOPs: {row['search_call'] / 1e9:.1f} G per search call, "
         f"{row['update'] / 1e9:.1f} G per update -> {gflops:.1f} GFLOP/s achieved "
         f"({100 * gflops / peak:.0f}% of the fp32 matmul rate)"
+    )
+
+
+def lightzero_end_to_end(peer: dict[str, Any]) -> float:
+    """LightZero's env steps/s end to end: its train_unizero loop collects, then runs
+    replay_ratio updates per collected step (each a buffer.sample and a _forward_learn), in
+    turn, so per env step it spends 1/collection rate + replay_ratio * batch / learning rate."""
+    config = peer.get("config", {})
+    samples_per_step = config.get("replay_ratio", 0.25) * config.get("batch_size", 64)
+    learn_rate = peer.get("samples_per_s_with_buffer_sample", peer["samples_per_s"])
+    return 1.0 / (1.0 / peer["env_steps_per_s"] + samples_per_step / learn_rate)
+
+
+def compare_end_to_end(name: str, ours: dict[str, Any], peer: dict[str, Any], how: str) -> None:
+    theirs = lightzero_end_to_end(peer)
+    print(f"\n## {name} vs LightZero UniZero on Pong, end to end ({how})")
+    print(
+        f"env steps/s with 16 learner samples per env step: mtrl {ours['env_steps_per_s']:.3f} "
+        f"(learner {ours['samples_per_s']:.1f} samples/s) vs LightZero {theirs:.3f} "
+        f"(collect {peer['env_steps_per_s']:.2f} env steps/s, learn "
+        f"{peer.get('samples_per_s_with_buffer_sample', peer['samples_per_s']):.2f} samples/s "
+        f"in turn) -> {ours['env_steps_per_s'] / theirs:.2f}x"
     )
 
 

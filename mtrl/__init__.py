@@ -73,6 +73,9 @@ _LAZY = {
     "CheckpointError": "mtrl.runtime",
     "read_checkpoint": "mtrl.runtime",
     "latest_checkpoint": "mtrl.runtime",
+    "RunLost": "mtrl.runtime.driver",
+    "merge": "mtrl.runtime.merge",
+    "MergeConfig": "mtrl.runtime.merge",
     # evaluation and monitoring
     "evaluate_checkpoint": "mtrl.eval.run",
     "EvalOptions": "mtrl.eval.run",

@@ -114,6 +114,40 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
         return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mtrl.runtime.merge import METHODS, MergeConfig, merge
+
+    if args.method not in METHODS:
+        raise UserError(f"unknown --method {args.method!r}; valid: {', '.join(METHODS)}")
+    config = apply_overrides(MergeConfig(method=args.method), args.set)
+    experts = [Path(p) for p in args.experts]
+    path = merge(Path(args.base), experts, Path(args.out), config)
+    print(f"merged {len(experts)} experts ({config.method}) into {path}")
+    return 0
+
+
+def _add_merge(commands: argparse._SubParsersAction) -> None:
+    merge = commands.add_parser(
+        "merge", help="merge experts fine-tuned from one base into one checkpoint"
+    )
+    merge.add_argument("base", help="the checkpoint the experts were fine-tuned from")
+    merge.add_argument("experts", nargs="+", help="expert checkpoints (init_from the base)")
+    merge.add_argument("--out", required=True, help="run folder of the merged checkpoint")
+    merge.add_argument(
+        "--method", default="ties", help="task_arithmetic, ties, consensus or adamerging"
+    )
+    merge.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a MergeConfig field, e.g. scale=0.5, ties_keep=0.3, ada_steps=200",
+    )
+    merge.set_defaults(run=cmd_merge)
+
+
 def _add_eval(commands: argparse._SubParsersAction) -> None:
     ev = commands.add_parser("eval", help="evaluate a checkpoint and write a report")
     ev.add_argument("checkpoint", help="a checkpoint.pt written by training")
@@ -166,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=cmd_check_envs)
     _add_eval(commands)
+    _add_merge(commands)
     return parser
 
 

@@ -65,6 +65,11 @@ if not hasattr(np, "bool8"):  # gym 0.25.1's env checker needs it; jax in this v
     np.bool8 = np.bool_  # type: ignore[attr-defined]
 
 
+# Learner updates per collected env step, as in zoo/atari/config/atari_unizero_config.py
+# (train_unizero runs int(collected steps * replay_ratio) updates after each collection).
+REPLAY_RATIO = 0.25
+
+
 def make_config(args: argparse.Namespace, episode_steps: int) -> tuple[EasyDict, EasyDict]:
     """Mirror of atari_unizero_config.main() (LightZero 0.2.0) for PongNoFrameskip-v4."""
     from zoo.atari.config.atari_env_action_space_map import atari_env_action_space_map
@@ -107,7 +112,7 @@ def make_config(args: argparse.Namespace, episode_steps: int) -> tuple[EasyDict,
             ),
             model_path=None,
             num_unroll_steps=unroll,
-            replay_ratio=0.25,
+            replay_ratio=REPLAY_RATIO,
             batch_size=args.batch_size,
             learning_rate=1e-4,
             num_simulations=args.simulations,
@@ -316,6 +321,7 @@ def main() -> None:
             "num_heads": 8,
             "num_simulations": args.simulations,
             "batch_size": args.batch_size,
+            "replay_ratio": REPLAY_RATIO,
             "collector_env_num": args.envs,
             "num_unroll_steps": 10,
             "infer_context_length": 4,

@@ -16,20 +16,22 @@ import torch
 
 from mtrl.agents.acting import BatchedActor
 from mtrl.agents.batching import TaskSample
+from mtrl.agents.seams import SampleSource
 from mtrl.envs.base import Step
 from mtrl.envs.batch import ObsBatch, TaskSet, stack_observations
 
 
-def stored_observations(samples: list[tuple[TaskSample, np.ndarray]], tasks: TaskSet) -> ObsBatch:
-    """An ``ObsBatch`` of stored rows: ``(sample, rows [n])`` pairs, rows laid out in order."""
+def stored_observations(
+    picks: list[tuple[int, SampleSource, np.ndarray]], tasks: TaskSet
+) -> ObsBatch:
+    """An ``ObsBatch`` of stored rows: ``(task id, replay, rows [n])``, laid out in order."""
     task_ids: list[int] = []
     steps: list[Step] = []
-    for sample, picked in samples:
-        replay = sample.replay
+    for task_id, replay, picked in picks:
         obs = replay.observations(picked)
         legal = replay.legal[picked % replay.config.capacity]
         offered = replay.offered_commands(picked) if replay.text else [None] * len(picked)
-        task_ids.extend([sample.task_id] * len(picked))
+        task_ids.extend([task_id] * len(picked))
         steps.extend(
             Step(o, 0.0, False, False, m, c) for o, m, c in zip(obs, legal, offered, strict=True)
         )
@@ -50,7 +52,7 @@ def reanalyse(
         chosen.append((sample, where, sample.batch.rows[where[:, 0], where[:, 1]]))
     if not any(len(picked) for _, _, picked in chosen):
         return samples
-    obs = stored_observations([(s, picked) for s, _, picked in chosen], actor.tasks)
+    obs = stored_observations([(s.task_id, s.replay, p) for s, _, p in chosen], actor.tasks)
     discounts = torch.full((len(actor.tasks),), actor.config.discount)
     for sample in samples:
         discounts[sample.task_id] = sample.replay.discount

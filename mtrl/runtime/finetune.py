@@ -42,7 +42,7 @@ def finetune_state(
     """
     old_tasks = list(state["model"]["tasks"])
     saved: dict[str, torch.Tensor] = state["model"]["state"]
-    old_layout = _layout_of(old_tasks, state["model"]["config"])
+    old_layout = layout_of(old_tasks, state["model"]["config"])
     new_layout = model.task_layout()
     old_id = {name: i for i, name in enumerate(old_tasks)}
     # task id in the model -> its id in the checkpoint, for the tasks in both
@@ -101,7 +101,7 @@ def _move_parts(
     return result
 
 
-def _layout_of(tasks: list[str], config: dict[str, Any]) -> TaskParts:
+def layout_of(tasks: list[str], config: dict[str, Any]) -> TaskParts:
     """The task layout of the model a checkpoint was saved from."""
     try:
         task_set = TaskSet(resolve_tasks(tasks))

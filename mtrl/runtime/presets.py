@@ -39,9 +39,7 @@ class PaperScaleAtari(RunConfig):
     replay: ReplayConfig = field(
         default_factory=lambda: ReplayConfig(capacity=50_000, unroll_steps=10, n_step=5)
     )
-    learner: LearnerConfig = field(
-        default_factory=lambda: LearnerConfig(batch_size=512, lr=1e-4)
-    )
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(batch_size=512, lr=1e-4))
     replay_ratio: float = 0.25
     eval_every: int = 200_000
     eval_episodes: int = 4
