@@ -25,7 +25,13 @@ import torch
 
 from mtrl.agents.acting import BatchedActor
 from mtrl.agents.batching import TaskSample, bootstrap_values, unrolled_batch
-from mtrl.agents.gradients import GradientConfig, MultiTaskUpdate, by_prefix, split_parameters
+from mtrl.agents.gradients import (
+    GradientConfig,
+    MultiTaskUpdate,
+    SamConfig,
+    by_prefix,
+    split_parameters,
+)
 from mtrl.agents.gradients.update import ReduceFn
 from mtrl.agents.reanalyse import reanalyse
 from mtrl.agents.replay import batch_sizes
@@ -49,6 +55,9 @@ class LearnerConfig:
     loss_weights: tuple[tuple[str, float], ...] = DEFAULT_LOSS_WEIGHTS
     shared_prefixes: tuple[str, ...] = ("encoder.", "transformer.")
     gradients: GradientConfig = field(default_factory=GradientConfig)
+    # Task-based SAM (mtrl.agents.gradients.sam): off at rho 0; one more forward and backward
+    # per present task and update when on.
+    sam: SamConfig = field(default_factory=SamConfig)
     # Autocast the forward pass to bfloat16. None: on when the learner's model is on a CUDA
     # device, off on CPUs (most have no bf16 units: ~6x slower matmuls on the 2-core dev box).
     bf16: bool | None = None
@@ -94,7 +103,7 @@ class Learner:
         split = split_parameters(self.model, by_prefix(*self.config.shared_prefixes))
         names = list(self.tasks.names)
         self.update = MultiTaskUpdate.from_config(
-            split, names, self.config.gradients, self.reduce_fn
+            split, names, self.config.gradients, self.reduce_fn, sam=self.config.sam
         )
 
     def set_stage(self, stage: int) -> None:
@@ -187,7 +196,8 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         # Absent tasks (solved, or no data yet) must not look like tasks with loss 0 to
         # loss-balancing aggregators (FAMO, GradNorm, uncertainty weighting).
-        conflict = self.update.backward(per_task, present=present)
+        closure = (lambda: self._losses(batch)[0]) if self.config.sam.enabled else None
+        conflict = self.update.backward(per_task, present=present, closure=closure)
         params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()

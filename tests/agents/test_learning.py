@@ -10,7 +10,7 @@ import torch
 from mtrl.agents.acting import ActingConfig, BatchedActor
 from mtrl.agents.batching import TaskSample
 from mtrl.agents.collect import Collector
-from mtrl.agents.gradients import GradientConfig
+from mtrl.agents.gradients import GradientConfig, SamConfig
 from mtrl.agents.learner import Learner, LearnerConfig
 from mtrl.agents.reanalyse import reanalyse
 from mtrl.agents.replay import ReplayConfig, TaskReplay
@@ -224,3 +224,28 @@ def test_bf16_losses_match_fp32(setup, device: str, request) -> None:
     assert torch.allclose(bf16.detach(), fp32.detach(), rtol=BF16_RTOL, atol=BF16_ATOL)
     for name in ("loss/value", "loss/reward", "loss/policy", "loss/latent"):
         assert logs16[name] == pytest.approx(logs32[name], rel=BF16_RTOL, abs=BF16_ATOL), name
+
+
+def test_task_based_sam_update(setup) -> None:
+    """A SAM update runs on the real model (one forward and backward more per task), leaves
+    the weights where the optimizer put them, and differs from the plain update."""
+    env, model, replays, _, _ = setup
+    batch_rng = np.random.default_rng(11)
+    plain_model, sam_model = copy.deepcopy(model), copy.deepcopy(model)
+    plain = Learner(plain_model, env.tasks, LearnerConfig(batch_size=6, lr=1e-2), K)
+    sam = Learner(
+        sam_model, env.tasks, LearnerConfig(batch_size=6, lr=1e-2, sam=SamConfig(rho=0.05)), K
+    )
+    batch = plain.sample(replays, batch_rng)
+    calls = []
+    real = sam._losses
+    sam._losses = lambda b: calls.append(1) or real(b)  # type: ignore[method-assign]
+    metrics = sam.train_step(batch)
+    plain.train_step(batch)
+    assert len(calls) == 1 + 3  # at theta, then at each present task's ascent point
+    assert np.isfinite(metrics["learner/grad_norm"])
+    moved = [
+        not torch.allclose(a, b)
+        for a, b in zip(plain_model.parameters(), sam_model.parameters(), strict=True)
+    ]
+    assert any(moved)

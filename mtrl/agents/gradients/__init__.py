@@ -72,6 +72,7 @@ from mtrl.agents.gradients.metrics import (
     metrics_to_log_dict,
 )
 from mtrl.agents.gradients.registry import AGGREGATORS, available_aggregators, build_aggregator
+from mtrl.agents.gradients.sam import SamConfig
 from mtrl.agents.gradients.update import MultiTaskUpdate, all_reduce_mean
 
 __all__ = [
@@ -90,6 +91,7 @@ __all__ = [
     "MultiTaskUpdate",
     "NashMTLConfig",
     "ParameterSplit",
+    "SamConfig",
     "UPGradConfig",
     "UncertaintyConfig",
     "all_reduce_mean",

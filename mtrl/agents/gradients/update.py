@@ -46,9 +46,11 @@ from mtrl.agents.gradients.jacobian import (
 )
 from mtrl.agents.gradients.metrics import conflict_metrics, metrics_to_log_dict
 from mtrl.agents.gradients.registry import build_aggregator
+from mtrl.agents.gradients.sam import SamConfig, ascent_steps, perturbed
 
 ReduceFn = Callable[[Tensor], Tensor]
 LogDict = dict[str, float | Tensor]
+Closure = Callable[[], Tensor]  # the per-task losses [T] again, at the current parameters
 
 
 def all_reduce_mean(tensor: Tensor) -> Tensor:
@@ -75,6 +77,7 @@ class MultiTaskUpdate:
         metrics_every: int = 1,
         jacobian_chunk_size: int | None = None,
         reduce_fn: ReduceFn | None = None,
+        sam: SamConfig | None = None,
     ) -> None:
         self.shared = tuple(shared_params)
         self.specific = tuple(specific_params)
@@ -84,6 +87,7 @@ class MultiTaskUpdate:
         self.metrics_every = metrics_every
         self.jacobian_chunk_size = jacobian_chunk_size
         self.reduce_fn = reduce_fn
+        self.sam = sam or SamConfig()
         self.num_updates = 0
 
     @classmethod
@@ -93,6 +97,7 @@ class MultiTaskUpdate:
         task_names: Sequence[str],
         config: GradientConfig,
         reduce_fn: ReduceFn | None = None,
+        sam: SamConfig | None = None,
     ) -> MultiTaskUpdate:
         return cls(
             split.shared,
@@ -102,20 +107,29 @@ class MultiTaskUpdate:
             metrics_every=config.metrics_every,
             jacobian_chunk_size=config.jacobian_chunk_size,
             reduce_fn=reduce_fn,
+            sam=sam,
         )
 
     def backward(
-        self, losses: Mapping[str, Tensor] | Tensor, present: Tensor | None = None
+        self,
+        losses: Mapping[str, Tensor] | Tensor,
+        present: Tensor | None = None,
+        closure: Closure | None = None,
     ) -> LogDict:
         """Accumulates into ``.grad`` (like ``loss.backward()``) and frees the graph.
 
         ``present`` (bool ``[T]``, default all): tasks absent from this batch are left out of
         the aggregation, the metrics and the aggregator's state; their losses are ignored.
+        ``closure`` recomputes the losses; task-based SAM (``sam.rho > 0``) needs it.
         """
         vector = self._global_values(self.stack_losses(losses))
         mask = self._global_mask(self.aggregator.resolve_mask(present, vector.device))
         log_now = self.metrics_every > 0 and self.num_updates % self.metrics_every == 0
         self.num_updates += 1
+        if self.sam.enabled:
+            if closure is None:
+                raise ValueError("task-based SAM needs a closure that recomputes the losses")
+            return self._sam_backward(vector, mask, closure, log_now)
         if isinstance(self.aggregator, GradientAggregator):
             jacobian = self._jacobian(vector[mask])
             update = self.aggregator.aggregate(jacobian, vector.detach(), mask)
@@ -133,6 +147,47 @@ class MultiTaskUpdate:
         weights = self.aggregator.last_weights
         return metrics_to_log_dict(
             conflict_metrics(jacobian), names, None if weights is None else weights[mask]
+        )
+
+    def _sam_backward(
+        self, vector: Tensor, mask: Tensor, closure: Closure, log_now: bool
+    ) -> LogDict:
+        """Each present task's gradient at its own ascent point, then the aggregator."""
+        moved = self.shared if self.sam.params == "shared" else self.shared + self.specific
+        everything = self.shared + self.specific
+        at_theta = self._reduce(
+            task_jacobian(vector[mask], moved, self.jacobian_chunk_size, retain_graph=True)
+        )
+        weights = None
+        if isinstance(self.aggregator, LossAggregator):
+            combined = self.aggregator.aggregate(vector, mask)
+            weights = torch.autograd.grad(combined, vector)[0].detach()  # d combined / d L_t
+        else:
+            vector = vector.detach()  # the forward at theta is no longer needed
+        steps = ascent_steps(at_theta, moved, self.sam)
+        rows = []
+        for step, task in zip(steps, mask.nonzero()[:, 0].tolist(), strict=True):
+            with perturbed(moved, step):
+                loss = self.stack_losses(closure())[task]
+                grads = torch.autograd.grad(loss, everything, allow_unused=True)
+            rows.append(flatten_grads(grads, everything, rows=1)[0])
+        per_task = self._reduce(torch.stack(rows))  # [T present, n shared + n specific]
+        shared_size = sum(p.numel() for p in self.shared)
+        if weights is None:
+            assert isinstance(self.aggregator, GradientAggregator)
+            update = self.aggregator.aggregate(per_task[:, :shared_size], vector, mask)
+            accumulate_flat(self.shared, update)
+            if self.specific:
+                accumulate_flat(self.specific, per_task[:, shared_size:].sum(0))
+        else:
+            accumulate_flat(everything, (weights[mask][:, None] * per_task).sum(0))
+        if not log_now:
+            return {}
+        names = [n for n, keep in zip(self.task_names, mask.tolist(), strict=True) if keep]
+        shared_rows = at_theta[:, :shared_size]
+        last = self.aggregator.last_weights
+        return metrics_to_log_dict(
+            conflict_metrics(shared_rows), names, None if last is None else last[mask]
         )
 
     def observe_losses_after_step(

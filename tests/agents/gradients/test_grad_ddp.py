@@ -1,4 +1,5 @@
-"""Two CPU ranks (gloo), each with half the batch, must reproduce the one-process update."""
+"""Two CPU ranks (gloo), each with half the batch, must reproduce the one-process update (with
+task-based SAM too: the ranks perturb by the same all-reduced gradients)."""
 
 from pathlib import Path
 
@@ -11,12 +12,13 @@ from torch import nn
 from mtrl.agents.gradients import (
     GradientConfig,
     MultiTaskUpdate,
+    SamConfig,
     all_reduce_mean,
     by_prefix,
     split_parameters,
 )
 
-AGGREGATORS = ("upgrad", "famo", "gradnorm", "uncertainty")
+AGGREGATORS = ("upgrad", "famo", "gradnorm", "uncertainty", "upgrad+sam", "famo+sam")
 NUM_TASKS = 3
 
 
@@ -36,13 +38,21 @@ def make_problem() -> tuple[nn.ModuleDict, torch.Tensor, torch.Tensor]:
 def run_updates(model: nn.ModuleDict, x: torch.Tensor, y: torch.Tensor, name: str, reduce_fn):
     """Two updates (so stateful aggregators use their state); returns the grads of the last."""
     split = split_parameters(model, by_prefix("trunk."))
+    aggregator, _, sam = name.partition("+")
     update = MultiTaskUpdate.from_config(
-        split, [f"t{i}" for i in range(NUM_TASKS)], GradientConfig(aggregator=name), reduce_fn
+        split,
+        [f"t{i}" for i in range(NUM_TASKS)],
+        GradientConfig(aggregator=aggregator),
+        reduce_fn,
+        sam=SamConfig(rho=0.05, params="all") if sam else None,
     )
+
+    def losses() -> torch.Tensor:
+        return (model["heads"](model["trunk"](x)) - y).pow(2).mean(dim=0)
+
     for _ in range(2):
         model.zero_grad(set_to_none=True)
-        losses = (model["heads"](model["trunk"](x)) - y).pow(2).mean(dim=0)
-        update.backward(losses)
+        update.backward(losses(), closure=losses)
     return [p.grad.clone() for p in model.parameters()]
 
 
