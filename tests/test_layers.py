@@ -14,7 +14,7 @@ ALLOWED = {
     "search": {"cuda"},
     "world_models": {"envs"},
     "agents": {"envs", "search", "world_models"},
-    "eval": {"agents", "envs", "search", "world_models"},
+    "eval": {"agents", "envs", "overrides", "search", "world_models"},
     "runtime": {"agents", "envs", "eval", "overrides", "search", "world_models"},
 }
 

@@ -1,5 +1,8 @@
 """From per-task replay samples to the model's ``UnrolledBatch`` (all tasks in one batch).
 
+Image tasks of different frame shapes are zero-padded to ``TaskSet.max_image_shape`` here,
+as in environment batches (``mtrl.envs.batch``); replay holds each task's own shape.
+
 Rows are laid out task by task in the order the samples are given. Value targets are
 ``reward_sum + bootstrap_weight * V_target(s_bootstrap)``, with the target network evaluated
 once for every bootstrap observation of the batch (one ``initial_inference`` call).
@@ -61,7 +64,7 @@ def sequence_obs(tasks: TaskSet, samples: list[TaskSample], field: str = "rows")
         modality = tasks[sample.task_id].modality
         obs = sample.replay.observations(rows)
         if modality == Modality.IMAGE:
-            images.append(torch.from_numpy(np.ascontiguousarray(obs)))
+            images.append(torch.from_numpy(_pad_frames(obs, tasks.max_image_shape)))
         elif modality == Modality.VECTOR:
             padded = np.zeros((*rows.shape, width), dtype=np.float32)
             padded[..., : obs.shape[-1]] = obs
@@ -73,14 +76,7 @@ def sequence_obs(tasks: TaskSet, samples: list[TaskSample], field: str = "rows")
             commands.extend(tuple(offered[i : i + steps]) for i in range(0, len(offered), steps))
     steps = samples[0].batch.rows.shape[1]
     task_ids = torch.cat([torch.full((s.batch.rows.shape[0],), s.task_id) for s in samples])
-    image_shape = next(
-        (
-            tasks[s.task_id].obs_shape
-            for s in samples
-            if tasks[s.task_id].modality == Modality.IMAGE
-        ),
-        (0, 0, 0),
-    )
+    image_shape = tasks.max_image_shape if images else (0, 0, 0)
     return SequenceObs(
         task_ids=task_ids,
         image=torch.cat(images)
@@ -93,6 +89,16 @@ def sequence_obs(tasks: TaskSet, samples: list[TaskSample], field: str = "rows")
         text_rows=torch.tensor(_rows_of(samples, Modality.TEXT, tasks), dtype=torch.int64),
         commands=tuple(commands),
     )
+
+
+def _pad_frames(frames: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Replay frames ``[..., C, H, W]`` at their task's shape, zero-padded to the batch's frame
+    shape (``TaskSet.max_image_shape``; see ``mtrl.envs.batch``); a copy only when padding."""
+    if frames.shape[-3:] == shape:
+        return np.ascontiguousarray(frames)
+    out = np.zeros((*frames.shape[:-3], *shape), dtype=frames.dtype)
+    out[..., : frames.shape[-3], : frames.shape[-2], : frames.shape[-1]] = frames
+    return out
 
 
 @torch.no_grad()

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mtrl.agents.targets import n_step_parts
+from mtrl.envs.batch import crop_image
 from mtrl.envs.spec import Modality, TaskSpec
 
 
@@ -196,7 +197,9 @@ class TaskReplay:
         if self.text:
             self.text[slot], self.commands[slot] = str(obs), tuple(commands)
         else:
-            self.obs[slot] = obs
+            # A frame from a batch mixing frame shapes comes padded (mtrl.envs.batch): store
+            # it at the task's own shape, so padding never costs replay memory.
+            self.obs[slot] = crop_image(obs, self.obs.shape[1:]) if np.ndim(obs) == 3 else obs
         self.legal[slot] = legal[: self.choices]
         self.is_last[slot] = self.terminated[slot] = False
         self.policy[slot] = 0.0

@@ -4,6 +4,15 @@ Rows are environments. Each modality keeps its own dense array plus the rows it 
 an 18-action Atari game, a 4-command text state and a 6-dim continuous task share one batch.
 ``task_ids`` index the run's ``TaskSet`` (not a global registry), so models can keep per-task
 parameters in a plain table.
+
+Image tasks of different frame shapes (Atari's 3x64x64, MinAtar's Cx10x10 grids) share the one
+``image`` array the way vector tasks share ``vector``: each frame is zero-padded at the end of
+every axis (channels, rows, columns) to ``TaskSet.max_image_shape``, the element-wise maximum
+over the task set's image tasks. A row's own shape is its task's ``obs_shape``, so a consumer
+crops ``frame[:c, :h, :w]`` (``crop_image``); the world model keeps one encoder per frame shape.
+When every image task shares one shape (every run before MinAtar) nothing is padded and the
+arrays are exactly as before. Padding lives in batches only: replay stores each task's frames
+at their own shape, so a MinAtar step costs its ~1 KB whatever else the run holds.
 """
 
 from __future__ import annotations
@@ -59,6 +68,15 @@ class TaskSet:
     def max_vector_dim(self) -> int:
         return max((s.obs_shape[0] for s in self.specs if s.modality == Modality.VECTOR), default=0)
 
+    @property
+    def max_image_shape(self) -> tuple[int, int, int]:
+        """Frame shape of the batch's ``image`` array: the element-wise max over image tasks."""
+        shapes = [s.obs_shape for s in self.specs if s.modality == Modality.IMAGE]
+        if not shapes:
+            return (0, 0, 0)
+        c, h, w = (max(axis) for axis in zip(*shapes, strict=True))
+        return (c, h, w)
+
 
 @dataclass(frozen=True)
 class ObsBatch:
@@ -66,7 +84,7 @@ class ObsBatch:
 
     task_ids: np.ndarray  # [E] int64, index into the TaskSet
     legal: np.ndarray  # [E, A] bool, A = TaskSet.max_choices; continuous rows are all False
-    image: np.ndarray  # [Ei, C, H, W] uint8
+    image: np.ndarray  # [Ei, C, H, W] uint8, zero-padded to TaskSet.max_image_shape
     image_rows: np.ndarray  # [Ei] int64
     vector: np.ndarray  # [Ev, D] float32, zero-padded to TaskSet.max_vector_dim
     vector_rows: np.ndarray  # [Ev] int64
@@ -98,7 +116,7 @@ def stack_observations(tasks: TaskSet, task_ids: Sequence[int], steps: Sequence[
     return ObsBatch(
         task_ids=np.asarray(task_ids, dtype=np.int64),
         legal=legal,
-        image=_stack_images([steps[r].obs for r in image_rows]),
+        image=pad_images([steps[r].obs for r in image_rows], tasks.max_image_shape),
         image_rows=_rows(image_rows),
         vector=_pad_vectors([steps[r].obs for r in vector_rows], tasks.max_vector_dim),
         vector_rows=_rows(vector_rows),
@@ -109,13 +127,24 @@ def stack_observations(tasks: TaskSet, task_ids: Sequence[int], steps: Sequence[
     )
 
 
-def _stack_images(frames: list) -> np.ndarray:
-    if not frames:
+def pad_images(frames: Sequence[np.ndarray] | np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Frames ``[C, H, W]`` (a list, or an array ``[N, C', H', W']``) as one uint8 array
+    ``[N, *shape]``, each zero-padded at the end of every axis; ``shape`` must cover them all."""
+    if len(frames) == 0:
         return np.zeros((0, 0, 0, 0), dtype=np.uint8)
-    shapes = {frame.shape for frame in frames}
-    if len(shapes) > 1:
-        raise ValueError(f"image tasks in one batch must share a frame shape, got {sorted(shapes)}")
-    return np.stack(frames).astype(np.uint8, copy=False)
+    if all(frame.shape == tuple(shape) for frame in frames):  # one shape: nothing to pad
+        return np.stack(frames).astype(np.uint8, copy=False)
+    out = np.zeros((len(frames), *shape), dtype=np.uint8)
+    for row, frame in enumerate(frames):
+        if any(n > m for n, m in zip(frame.shape, shape, strict=True)):
+            raise ValueError(f"a {frame.shape} frame does not fit the batch's {tuple(shape)}")
+        out[(row, *(slice(n) for n in frame.shape))] = frame
+    return out
+
+
+def crop_image(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A padded frame ``[C', H', W']`` cut back to its task's ``shape`` (a view)."""
+    return frame[tuple(slice(n) for n in shape)]
 
 
 def _pad_vectors(vectors: list, width: int) -> np.ndarray:

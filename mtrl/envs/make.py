@@ -29,6 +29,10 @@ def make_env(
         from mtrl.envs.classic import ClassicEnv
 
         return ClassicEnv(spec, seed)
+    if spec.suite == "minatar":
+        from mtrl.envs.minatar import MinAtarEnv
+
+        return MinAtarEnv(spec, settings.minatar, seed)
     if spec.suite == "text":
         from mtrl.envs.text import make_text_env
 

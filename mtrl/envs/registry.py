@@ -48,6 +48,20 @@ CLASSIC: dict[str, tuple[str, int, ActionSpace, int, float | None]] = {
     "Pendulum": ("Pendulum-v1", 3, ActionSpace("continuous", dim=1), 200, None),
 }
 
+# MinAtar (Young & Tian 2019; PyPI minatar 1.0.15): game -> (module, channels, action count).
+# The action count is the size of the game's own minimal action set (the package's
+# ``minimal_action_set()``); channels are its ``state_shape()[2]``. tests/envs check both
+# against the installed package.
+MINATAR: dict[str, tuple[str, int, int]] = {
+    "Breakout": ("breakout", 4, 3),
+    "Asterix": ("asterix", 4, 5),
+    "Freeway": ("freeway", 7, 3),
+    "Seaquest": ("seaquest", 10, 6),
+    "SpaceInvaders": ("space_invaders", 6, 4),
+}
+MINATAR_GRID = 10
+MINATAR_MAX_EPISODE_STEPS = 10_000  # ours, not MinAtar's: see MinAtarSettings
+
 ATARI_ACTIONS = 18  # the full action set, the same for every game
 ATARI_DEFAULT_OBS = (3, 64, 64)
 
@@ -115,6 +129,22 @@ def _classic_specs() -> list[TaskSpec]:
     ]
 
 
+def _minatar_specs() -> list[TaskSpec]:
+    random = {row["task"]: float(row["random"]) for row in _read_csv("minatar_reference.csv")}
+    return [
+        TaskSpec(
+            id=f"minatar/{name}",
+            modality=Modality.IMAGE,
+            obs_shape=(channels, MINATAR_GRID, MINATAR_GRID),
+            action=ActionSpace("discrete", n=actions),
+            max_episode_steps=MINATAR_MAX_EPISODE_STEPS,
+            random_score=random[name],
+            source=module,
+        )
+        for name, (module, channels, actions) in MINATAR.items()
+    ]
+
+
 def _text_specs() -> list[TaskSpec]:
     from mtrl.envs.text.games import text_specs
 
@@ -123,7 +153,7 @@ def _text_specs() -> list[TaskSpec]:
 
 @cache
 def _registry() -> dict[str, TaskSpec]:
-    specs = _atari_specs() + _dmc_specs() + _classic_specs() + _text_specs()
+    specs = _atari_specs() + _dmc_specs() + _classic_specs() + _minatar_specs() + _text_specs()
     return {spec.id: spec for spec in specs}
 
 
@@ -137,6 +167,7 @@ def _suites() -> dict[str, tuple[str, ...]]:
         "atari8": atari26[:8],
         "dmc18": tuple(f"dmc/{name}" for name in DMC18_DIMS),
         "classic": tuple(f"classic/{name}" for name in CLASSIC),
+        "minatar": tuple(f"minatar/{name}" for name in MINATAR),
         "text": TEXT_SUITE,
         "jericho": JERICHO_SUITE,
         "tiny": (

@@ -76,10 +76,37 @@ class TextSettings:
 
 
 @dataclass(frozen=True)
+class MinAtarSettings:
+    """MinAtar (Young & Tian 2019) with the package's defaults: sticky actions 0.1 and
+    difficulty ramping on. MinAtar has no episode cap of its own (Freeway ends after 2,500
+    frames); ``max_episode_steps`` is ours, a truncation that bounds evaluation time."""
+
+    sticky_action_prob: float = 0.1
+    difficulty_ramping: bool = True
+    max_episode_steps: int = 10_000  # agent steps (one MinAtar frame each)
+
+    def __post_init__(self) -> None:
+        _check(
+            0 <= self.sticky_action_prob < 1,
+            "minatar.sticky_action_prob",
+            self.sticky_action_prob,
+            "a probability in [0, 1)",
+        )
+        _check(
+            self.max_episode_steps >= 1,
+            "minatar.max_episode_steps",
+            self.max_episode_steps,
+            "an integer >= 1",
+        )
+
+
+@dataclass(frozen=True)
 class EnvSettings:
     atari: AtariSettings = field(default_factory=AtariSettings)
     dmc: DmcSettings = field(default_factory=DmcSettings)
     text: TextSettings = field(default_factory=TextSettings)
+    # Last, so that older configs (without it) and the groups' order in errors stay as they were.
+    minatar: MinAtarSettings = field(default_factory=MinAtarSettings)
 
     def for_evaluation(self) -> EnvSettings:
         """The settings evaluation episodes run with: these, under the evaluation protocol.

@@ -95,8 +95,7 @@ class MultiTaskEnv:
         self.tasks = requested
         self._envs = [self._create(row) for row in range(self.num_envs)]
         # Settings resolve specs (frame shapes, command caps): batches follow the envs' specs.
-        self.tasks = TaskSet(self.specs)
-        self._check_shapes()
+        self.tasks = TaskSet(self.specs)  # image frames of any shapes: batch.py pads them
         self._steps: list[Step] = []
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
@@ -232,11 +231,6 @@ class MultiTaskEnv:
 
     def _observe(self) -> ObsBatch:
         return stack_observations(self.tasks, self.task_ids.tolist(), self._steps)
-
-    def _check_shapes(self) -> None:
-        image_shapes = {s.obs_shape for s in self.specs if s.modality.value == "image"}
-        if len(image_shapes) > 1:
-            raise ValueError(f"image tasks in one batch need one frame shape, got {image_shapes}")
 
 
 def _counts(envs_per_task: int | Sequence[int], num_tasks: int) -> np.ndarray:

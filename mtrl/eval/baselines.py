@@ -1,9 +1,12 @@
 """Per-task baseline scores as data, each with where it comes from.
 
 Sources: the reference scores the task registry carries (Atari human/random, DMC TD-MPC2 at 1M
-steps, gymnasium's solved thresholds, text games' maximum scores), published single-task scores
-copied from ``shared/baselines`` into ``mtrl/eval/data`` (their source columns kept), and the
-user's own runs: a CSV ``task,score,seed`` or a previous ``results.json`` of ``mtrl eval``.
+steps, gymnasium's solved thresholds, text games' maximum scores, MinAtar's random returns as
+measured by ``bench/minatar_random.py``: the MinAtar paper, Young & Tian 2019, shows its DQN
+and AC(λ) returns only in figures, so no published MinAtar numbers are bundled), published
+single-task scores copied from ``shared/baselines`` into ``mtrl/eval/data`` (their source
+columns kept), and the user's own runs: a CSV ``task,score,seed`` or a previous
+``results.json`` of ``mtrl eval``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ PUBLISHED_FILES = {
     "dmc18_tdmpc2.csv": ("dmc", None),
     "dmc18_unizero_dreamerv3_500k.csv": ("dmc", None),
 }
+MINATAR_RANDOM_SOURCE = (
+    "uniform random policy, mean of 1000 episodes (seeds 0-999), bench/minatar_random.py "
+    "[mtrl/envs/data/minatar_reference.csv]"
+)
 NON_SCORE_COLUMNS = {"task", "source", "notes", "csv_file", "n_seeds"}
 
 
@@ -88,6 +95,10 @@ def reference(spec: TaskSpec) -> Baseline | None:
             return table[spec.id]
     if suite == "classic" and spec.target_score is not None:
         return Baseline("solved threshold", spec.target_score, "gymnasium reward_threshold")
+    if suite == "minatar" and spec.random_score is not None:
+        # MinAtar's paper reports its agents' returns only as plots (no table to copy), so
+        # the reference is the measured random policy (mtrl/envs/data/minatar_reference.csv).
+        return Baseline("random", spec.random_score, MINATAR_RANDOM_SOURCE)
     if spec.max_score is not None:
         return Baseline("max score", spec.max_score, "the game's maximum score")
     return None

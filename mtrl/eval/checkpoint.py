@@ -21,8 +21,9 @@ from mtrl.agents.acting import ActingConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import get_task
-from mtrl.envs.settings import AtariSettings, DmcSettings, EnvSettings, TextSettings
+from mtrl.envs.settings import EnvSettings
 from mtrl.envs.vector import MultiTaskEnv
+from mtrl.overrides import from_json
 from mtrl.search import SearchConfig
 from mtrl.world_models import WorldModel
 
@@ -148,11 +149,7 @@ def env_settings(config: dict[str, Any]) -> EnvSettings:
     raw = config.get("env")
     if not raw:
         return EnvSettings()
-    return EnvSettings(
-        atari=AtariSettings(**raw.get("atari", {})),
-        dmc=DmcSettings(**raw.get("dmc", {})),
-        text=TextSettings(**raw.get("text", {})),
-    )
+    return from_json(EnvSettings, json.dumps(raw))  # groups added since take their defaults
 
 
 def run_tasks(task_ids: list[str], settings: EnvSettings) -> TaskSet:

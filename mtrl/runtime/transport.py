@@ -17,17 +17,21 @@ import numpy as np
 
 from mtrl.agents.acting import ActResult
 from mtrl.agents.replay import SequenceBatch, TaskReplay
-from mtrl.envs.batch import ObsBatch, TaskSet
+from mtrl.envs.batch import ObsBatch, TaskSet, pad_images
 
 
 def to_global(obs: ObsBatch, local_to_global: np.ndarray, tasks: TaskSet) -> ObsBatch:
-    """A worker's batch re-indexed to the run's task set, padded to its legal/vector widths."""
+    """A worker's batch re-indexed to the run's task set, padded to its legal/vector widths
+    and its image shape (workers holding other subsets of the image tasks batch together)."""
     legal = np.zeros((obs.size, tasks.max_choices), dtype=bool)
     legal[:, : obs.legal.shape[1]] = obs.legal
     vector = np.zeros((obs.vector.shape[0], tasks.max_vector_dim), dtype=np.float32)
     vector[:, : obs.vector.shape[1]] = obs.vector
+    shape = tuple(tasks.max_image_shape)
+    padded = obs.image.shape[0] and tuple(obs.image.shape[1:]) != shape
+    image = pad_images(obs.image, shape) if padded else obs.image
     return dataclasses.replace(
-        obs, task_ids=local_to_global[obs.task_ids], legal=legal, vector=vector
+        obs, task_ids=local_to_global[obs.task_ids], legal=legal, vector=vector, image=image
     )
 
 

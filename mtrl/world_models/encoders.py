@@ -1,4 +1,14 @@
-"""Observation encoders: one shared image ResNet, per-task vector MLPs, one text encoder.
+"""Observation encoders: an image ResNet per frame shape, per-task vector MLPs, one text encoder.
+
+Image tasks share an encoder when they share a frame shape (every Atari game; Breakout and
+Asterix of MinAtar). A batch holds frames zero-padded to the task set's largest shape
+(``mtrl.envs.batch``); each encoder reads its rows cut back to its own shape, so its first
+conv sees exactly its tasks' channels and size. The first shape's encoder is ``image``, as
+it was when a task set allowed one shape, so single-shape models (and their checkpoints and
+initialisation) are unchanged; further shapes go to ``more_images``. MinAtar's binary object
+grids (one cell per object) keep full resolution: stride-1 stages instead of stride-2 ones,
+which would merge neighbouring objects of a 10x10 grid (MinAtar's own DQN uses one stride-1
+conv for the same reason, Young & Tian 2019).
 
 Every encoder ends in SimNorm (TD-MPC2, Hansen et al. 2024): the latent is split into groups
 of ``simnorm_group`` that are each softmax-normalised, which bounds latents and keeps the
@@ -43,16 +53,19 @@ class ResidualBlock(nn.Module):
 class ImageEncoder(nn.Module):
     """uint8 [N, C, H, W] -> [N, D]: stride-2 conv + residual block per stage, pool, project.
 
+    ``stride=1`` keeps the full resolution through every stage (small object grids).
+
     GroupNorm rather than BatchNorm: a row's latent must not depend on the other rows of a
     mixed-task batch (and search calls it with arbitrary batch sizes).
     """
 
-    def __init__(self, in_channels: int, cfg: WorldModelConfig) -> None:
+    def __init__(self, in_channels: int, cfg: WorldModelConfig, stride: int = 2) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         prev = in_channels
         for channels in cfg.image_channels:
-            layers += [nn.Conv2d(prev, channels, 3, stride=2, padding=1), ResidualBlock(channels)]
+            conv = nn.Conv2d(prev, channels, 3, stride=stride, padding=1)
+            layers += [conv, ResidualBlock(channels)]
             prev = channels
         layers += [nn.SiLU(), nn.AdaptiveAvgPool2d(cfg.image_grid), nn.Flatten()]
         self.net = nn.Sequential(*layers)
@@ -107,14 +120,18 @@ class ObsEncoder(nn.Module):
         super().__init__()
         self.group = cfg.simnorm_group
         self.dim = cfg.embed_dim
-        image = [s for s in tasks.specs if s.modality == Modality.IMAGE]
         vector = {
             i: s.obs_shape[0] for i, s in enumerate(tasks.specs) if s.modality == Modality.VECTOR
         }
         has_text = any(s.modality == Modality.TEXT for s in tasks.specs)
-        if len({s.obs_shape for s in image}) > 1:
-            raise ValueError("image tasks share one encoder: their obs_shape must be equal")
-        self.image = ImageEncoder(image[0].obs_shape[0], cfg) if image else None
+        kinds = _image_kinds(tasks)
+        self.image_kinds = list(dict.fromkeys(k for k in kinds if k is not None))
+        encoders = [ImageEncoder(shape[0], cfg, stride) for shape, stride in self.image_kinds]
+        self.image = encoders[0] if encoders else None
+        # More frame shapes only: a one-shape model's state dict keeps exactly its old keys.
+        self.more_images = nn.ModuleList(encoders[1:]) if len(encoders) > 1 else None
+        kind_of_task = [self.image_kinds.index(k) if k else -1 for k in kinds]
+        self.register_buffer("image_kind", torch.tensor(kind_of_task), persistent=False)
         self.vector = VectorEncoders(vector, cfg) if vector else None
         self.text: nn.Module | None = None
         self.text_proj: nn.Module | None = None
@@ -131,7 +148,8 @@ class ObsEncoder(nn.Module):
         out = torch.zeros(obs.size, self.dim, device=device)
         if obs.image_rows.numel():
             _require(self.image, "image")
-            out = _put(out, obs.image_rows, self.image(obs.image.to(device)))
+            tasks = obs.task_ids[obs.image_rows]
+            out = _put(out, obs.image_rows, self.encode_images(obs.image.to(device), tasks))
         if obs.vector_rows.numel():
             _require(self.vector, "vector")
             tasks = obs.task_ids[obs.vector_rows]
@@ -140,6 +158,21 @@ class ObsEncoder(nn.Module):
             _require(self.text_proj, "text")
             out = _put(out, obs.text_rows, self.text_proj(self.encode_text(obs.text)))
         return simnorm(out, self.group)
+
+    def encode_images(self, frames: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Padded frames [Ni, C, H, W] of tasks ``task_ids`` [Ni] -> [Ni, D], each row by its
+        frame shape's encoder on the frame cut back to that shape."""
+        if self.more_images is None:  # one shape: no grouping, no host sync (as before)
+            (c, h, w), _ = self.image_kinds[0]
+            return self.image(frames[:, :c, :h, :w])
+        encoders = [self.image, *self.more_images]
+        kinds = self.image_kind[task_ids]
+        out = frames.new_empty(frames.shape[0], self.dim, dtype=torch.float32)
+        for kind in torch.unique(kinds).tolist():
+            rows = (kinds == kind).nonzero().squeeze(1)
+            (c, h, w), _ = self.image_kinds[kind]
+            out = _put(out, rows, encoders[kind](frames[rows, :c, :h, :w]))
+        return out
 
     def encode_text(self, texts: tuple[str, ...]) -> torch.Tensor:
         _require(self.text, "text")
@@ -162,6 +195,22 @@ class ObsEncoder(nn.Module):
         emb = emb.index_put((rows, cols), self.encode_text(tuple(flat)).to(emb.dtype))
         mask[rows, cols] = True
         return emb, mask
+
+
+# Suites whose frames are object grids, one cell per object: encoded at full resolution.
+FULL_RESOLUTION_SUITES = frozenset({"minatar"})
+
+ImageKind = tuple[tuple[int, ...], int]  # (frame shape, stride of the encoder's stages)
+
+
+def _image_kinds(tasks: TaskSet) -> list[ImageKind | None]:
+    """Per task: the encoder kind it needs (``None`` for non-image tasks)."""
+    return [
+        (s.obs_shape, 1 if s.suite in FULL_RESOLUTION_SUITES else 2)
+        if s.modality == Modality.IMAGE
+        else None
+        for s in tasks.specs
+    ]
 
 
 def _require(encoder: nn.Module | None, modality: str) -> None:

@@ -135,10 +135,18 @@ def test_bad_actions_and_order_errors() -> None:
         MultiTaskEnv(TaskSet((TEXT_SPEC,)), envs_per_task=0, factory=make)
 
 
-def test_image_tasks_with_different_frame_shapes_are_rejected() -> None:
-    pixels = EnvSettings().with_overrides({"dmc.pixels": True, "dmc.pixel_size": 32})
-    with pytest.raises(ValueError, match="one frame shape"):
-        MultiTaskEnv(["atari/Pong", "dmc/cartpole-swingup"], settings=pixels)
+def test_image_tasks_with_different_frame_shapes_share_one_padded_array() -> None:
+    # Before MinAtar a batch rejected mixed frame shapes; now frames are zero-padded to the
+    # task set's largest shape (as vectors are), and each row crops back to its own.
+    env = MultiTaskEnv(["atari/Pong", "minatar/Seaquest"], seed=3)
+    obs = env.reset()
+    assert env.tasks.max_image_shape == (10, 64, 64)
+    assert obs.image.shape == (2, 10, 64, 64) and obs.image.dtype == np.uint8
+    pong, seaquest = obs.image
+    assert pong[:3].any() and not pong[3:].any()  # RGB, then zero channels
+    assert seaquest[:, :10, :10].any() and not seaquest[:, 10:].any()
+    assert not seaquest[:, :, 10:].any()
+    env.close()
 
 
 def test_real_tasks_step_together_with_per_task_returns() -> None:

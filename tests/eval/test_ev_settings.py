@@ -20,7 +20,7 @@ def test_settings_are_read_back_from_the_config() -> None:
 
 def test_older_configs_mean_the_defaults_and_bad_ones_fail() -> None:
     assert env_settings({}) == EnvSettings()
-    with pytest.raises(TypeError, match="frame_size"):
+    with pytest.raises(ValueError, match=r"unknown config key.*atari\.frame_size"):
         env_settings({"env": {"atari": {"frame_size": 84}}})
 
 
