@@ -6,16 +6,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "mtrl"
 # What each package may import (docs/architecture.md, "Who may import whom").
-# ``overrides`` is a leaf module (mtrl/overrides.py), the one config-override implementation.
+# ``overrides`` (config overrides) and ``run_folder`` (where checkpoints live) are leaf
+# modules, mtrl/overrides.py and mtrl/run_folder.py.
 ALLOWED = {
     "overrides": set(),
+    "run_folder": set(),
     "cuda": set(),
     "envs": {"overrides"},
     "search": {"cuda"},
     "world_models": {"envs"},
     "agents": {"envs", "search", "world_models"},
-    "eval": {"agents", "envs", "overrides", "search", "world_models"},
-    "runtime": {"agents", "envs", "eval", "overrides", "search", "world_models"},
+    "eval": {"agents", "envs", "overrides", "run_folder", "search", "world_models"},
+    "runtime": {"agents", "envs", "eval", "overrides", "run_folder", "search", "world_models"},
 }
 
 
@@ -44,4 +46,4 @@ def test_every_package_imports_only_the_layers_below_it() -> None:
 
 def test_the_table_covers_every_package() -> None:
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
-    assert packages | {"overrides"} == set(ALLOWED)
+    assert packages | {"overrides", "run_folder"} == set(ALLOWED)

@@ -24,6 +24,7 @@ from mtrl.envs.registry import get_task
 from mtrl.envs.settings import EnvSettings
 from mtrl.envs.vector import MultiTaskEnv
 from mtrl.overrides import from_json
+from mtrl.run_folder import PATTERN, latest_checkpoint
 from mtrl.search import SearchConfig
 from mtrl.world_models import WorldModel
 
@@ -63,10 +64,10 @@ def resolve_path(path: Path) -> Path:
     """A checkpoint file, or a run folder: its newest checkpoints/ckpt-*.pt."""
     if not path.is_dir():
         return path
-    found = sorted(path.glob("checkpoints/ckpt-*.pt"))
-    if not found:
-        raise FileNotFoundError(f"no checkpoint in {path} (expected checkpoints/ckpt-*.pt)")
-    return found[-1]
+    latest = latest_checkpoint(path)
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {path} (expected checkpoints/{PATTERN})")
+    return latest
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 
 from mtrl.eval.metrics import aggregate_scalars
+from mtrl.run_folder import latest_checkpoint
 
 __all__ = ["TAGS", "Layout", "aggregate_scalars", "build_layout", "write_layout"]
 
@@ -142,10 +143,10 @@ def ensure_layout(run_dir: Path) -> Path | None:
     existing = _layout_files(run_dir)
     if existing:
         return existing[-1]
-    found = sorted(run_dir.glob("checkpoints/ckpt-*.pt"))
-    if not found:
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
         return None  # TensorBoard still shows every scalar, without the grouped layout
     import torch
 
-    tasks = torch.load(found[-1], map_location="cpu", weights_only=True).get("tasks")
+    tasks = torch.load(latest, map_location="cpu", weights_only=True).get("tasks")
     return write_layout(run_dir, tasks) if tasks else None

@@ -19,6 +19,9 @@ from typing import Any
 
 import torch
 
+from mtrl.run_folder import checkpoint_dir, checkpoint_name, list_checkpoints
+from mtrl.run_folder import latest_checkpoint as latest_checkpoint  # re-exported
+
 log = logging.getLogger(__name__)
 
 # One layout for every run, whichever mode wrote it (``mtrl.runtime.driver``). The old
@@ -31,24 +34,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming why."""
 
 
-def checkpoint_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoint files of a run, oldest first (temporary files are ignored)."""
-    return sorted(checkpoint_dir(run_dir).glob("ckpt-*.pt"))
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    found = list_checkpoints(run_dir)
-    return found[-1] if found else None
-
-
 def write_checkpoint(run_dir: Path, state: dict[str, Any], env_steps: int, keep: int) -> Path:
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"ckpt-{env_steps:012d}.pt"
+    path = folder / checkpoint_name(env_steps)
     temp = folder / f".{path.name}.{os.getpid()}.tmp"
     torch.save(state, temp)
     os.replace(temp, path)  # atomic: readers see the old file set or the complete new file
