@@ -77,7 +77,8 @@ class Inputs:
 
 
 def merge(base: Path, experts: list[Path], run_dir: Path, config: MergeConfig) -> Path:
-    """Write the merged checkpoint into ``run_dir/checkpoints``; returns its path."""
+    """Write the merged checkpoint into ``run_dir/checkpoints``; returns its path. ``base``
+    and ``experts`` are checkpoint files or run folders (their newest readable checkpoint)."""
     inputs = load_inputs(base, experts)
     run_config = merged_run_config(inputs, run_dir)
     model = WorldModel(resolve_run_tasks(run_config), WorldModelConfig(**_model_config(inputs)))
@@ -108,6 +109,9 @@ def merged_run_config(inputs: Inputs, run_dir: Path) -> RunConfig:
 def load_inputs(base: Path, experts: list[Path]) -> Inputs:
     if not experts:
         raise ValueError("merge needs at least one expert checkpoint")
+    # A run folder stands for its newest readable checkpoint, as with --resume.
+    base = ckpt.resolve_resume(base)
+    experts = [ckpt.resolve_resume(path) for path in experts]
     base_state = ckpt.read_checkpoint(base)
     states = [ckpt.read_checkpoint(path) for path in experts]
     for path, state in zip(experts, states, strict=True):

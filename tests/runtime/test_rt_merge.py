@@ -38,7 +38,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 
 def merged(checkpoints, tmp_path: Path, **options) -> tuple[Path, dict]:
-    experts = [checkpoints[t] for t in TASKS]
+    experts = [checkpoints[t].parent.parent for t in TASKS]  # run folders stand for their newest
     path = merge(checkpoints["base"], experts, tmp_path / "merged", MergeConfig(**options))
     return path, read_checkpoint(path)
 
