@@ -29,9 +29,7 @@ class Atari8Config(PaperScaleAtari):
     # included) take per-task gradients: on an update that logs them the learner pays one
     # backward pass per game, 8 here. Cheap on a GPU; on CPU set
     # --set learner.gradients.metrics_every=0 (or a large N) when throughput matters.
-    learner: LearnerConfig = field(
-        default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4)
-    )
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4))
     warmup_env_steps: int = 2_000 * TASKS
     run_dir: str = "runs/atari8"
     resources: Resources = field(

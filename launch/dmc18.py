@@ -36,9 +36,7 @@ class Dmc18Config(RunConfig):
     replay: ReplayConfig = field(
         default_factory=lambda: ReplayConfig(capacity=200_000, unroll_steps=10, n_step=5)
     )
-    learner: LearnerConfig = field(
-        default_factory=lambda: LearnerConfig(batch_size=512, lr=1e-4)
-    )
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(batch_size=512, lr=1e-4))
     warmup_env_steps: int = 2_000 * TASKS
     replay_ratio: float = 0.25
     eval_every: int = 200_000

@@ -34,9 +34,7 @@ class TextConfig(RunConfig):
             capacity=200_000, unroll_steps=10, n_step=5, task_discounts=(("text", 0.9),)
         )
     )
-    learner: LearnerConfig = field(
-        default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4)
-    )
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(batch_size=256, lr=1e-4))
     warmup_env_steps: int = 5_000
     replay_ratio: float = 0.25
     eval_every: int = 100_000

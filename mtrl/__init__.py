@@ -73,7 +73,7 @@ _LAZY = {
     "CheckpointError": "mtrl.runtime",
     "read_checkpoint": "mtrl.runtime",
     "latest_checkpoint": "mtrl.runtime",
-    "RunLost": "mtrl.runtime.driver",
+    "RunLost": "mtrl.runtime.results",
     "merge": "mtrl.runtime.merge",
     "MergeConfig": "mtrl.runtime.merge",
     # evaluation and monitoring

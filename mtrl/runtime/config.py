@@ -44,6 +44,10 @@ class Resources:
     replay_cpus: float = 0.0  # replay shards mostly wait on calls: no CPU reserved
     evaluator_cpus: float = 0.0  # 0: evaluation shares the machine instead of reserving a core
     evaluator_gpus: float = 0.0
+    # torch threads of each learner rank; 0: its learner_cpus. More than its CPUs pays when
+    # the learner is the bottleneck (a high replay ratio) and the search server's core idles
+    # while it waits for updates (bench/README.md, runtime).
+    learner_threads: int = 0
     worker_custom: Custom = ()
     search_custom: Custom = ()
     learner_custom: Custom = ()

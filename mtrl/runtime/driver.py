@@ -20,8 +20,8 @@ import math
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,33 +34,12 @@ from mtrl.runtime import checkpoint as ckpt
 from mtrl.runtime.config import RunConfig, to_json
 from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
+from mtrl.runtime.results import TRAIN_EPISODES_KEPT, RunLost, RunResult, lost_message
 from mtrl.runtime.topology import create_actors, kill_all, resolve_run_tasks, role_of
 from mtrl.world_models import WorldModel, preset
 
 log = logging.getLogger(__name__)
 Hook = Callable[["Driver"], None]
-
-
-class RunLost(RuntimeError):
-    """An actor the run cannot do without is gone for good (the learner, whose state lives
-    in the checkpoints, or an actor out of restarts): the run stops, to be resumed."""
-
-
-@dataclass
-class RunResult:
-    env_steps: int
-    updates: int
-    run_dir: Path
-    checkpoints: list[Path]
-    # One record per evaluation: env_steps, updates, seconds, returns {task: mean},
-    # episodes {task: [returns]}, solved [tasks].
-    evaluations: list[dict[str, Any]]
-    # Every training episode in the order it ended: (seconds since start, task, return).
-    train_episodes: list[tuple[float, str, float]]
-    worker_pids: dict[int, set[int]]
-    seconds: float
-    stopped_by: str = ""
-    targets: dict[str, float | None] = field(default_factory=dict)  # per task: DPS's solved mark
 
 
 class Driver:
@@ -90,7 +69,8 @@ class Driver:
         self.writer = MetricsWriter(self.run_dir, self.env_steps if state is not None else None)
         self.progress = Progress(config.env_steps, tuple(self.names))
         self.evaluations: list[dict[str, Any]] = []
-        self.train_episodes: list[tuple[float, str, float]] = []
+        # Bounded: a text game ends ~1,000 episodes a minute, and runs last days (bench/soak.py).
+        self.train_episodes: deque[tuple[float, str, float]] = deque(maxlen=TRAIN_EPISODES_KEPT)
         self.checkpoints: list[Path] = []
         self.worker_pids: dict[int, set[int]] = {i: set() for i in range(config.num_workers)}
         self.stop_reason = ""
@@ -220,7 +200,7 @@ class Driver:
             self.run_dir,
             self.checkpoints,
             self.evaluations,
-            self.train_episodes,
+            list(self.train_episodes),
             self.worker_pids,
             time.perf_counter() - started,
             self.stop_reason,
@@ -228,14 +208,7 @@ class Driver:
         )
 
     def _lost(self, error: Any) -> str:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        reason = next((line for line in lines if "because" in line), lines[0] if lines else "")
-        last = ckpt.latest_checkpoint(self.run_dir)
-        kept = f"the newest checkpoint is {last}" if last else "no checkpoint was written yet"
-        return (
-            f"{role_of(self.actors, error.actor_id or '')} died and cannot be restarted "
-            f"({reason}); {kept}: continue with --resume {self.run_dir}"
-        )
+        return lost_message(role_of(self.actors, error.actor_id or ""), error, self.run_dir)
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self.started

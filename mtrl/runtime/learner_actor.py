@@ -54,7 +54,7 @@ class LearnerActor:
         rank: int = 0,
         world: int = 1,
     ) -> None:
-        pin_threads(config.resources.learner_cpus)
+        pin_threads(config.resources.learner_threads or config.resources.learner_cpus)
         self.tasks, self.config, self.shard_of = run_tasks, config, shard_of
         self.shards = [calls.resolve(shard) for shard in shards]
         self.rank, self.world = rank, world

@@ -10,6 +10,7 @@ from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.runtime import RunConfig, read_checkpoint, train_local
+from mtrl.runtime import driver as driver_module
 from mtrl.runtime.checkpoint import CheckpointError, list_checkpoints
 from mtrl.runtime.driver import Driver
 from mtrl.search import SearchConfig
@@ -102,14 +103,22 @@ def test_evaluation_schedule(
     assert [e["env_steps"] for e in result.evaluations] == expected
 
 
-def test_training_episodes_are_recorded_in_order_with_their_time(mtrl_cache, tmp_path) -> None:
+def test_training_episodes_are_recorded_in_order_with_their_time(
+    mtrl_cache, tmp_path, monkeypatch
+) -> None:
     config = replace(
         TINY, tasks=("classic/CartPole",), env_steps=200, eval_episodes=0, run_dir=str(tmp_path)
     )
     result = train_local(config)
     seconds = [s for s, _, _ in result.train_episodes]
-    assert len(seconds) > 2 and seconds == sorted(seconds) and seconds[0] > 0
+    assert len(seconds) > 4 and seconds == sorted(seconds) and seconds[0] > 0
     assert {task for _, task, _ in result.train_episodes} == {"classic/CartPole"}
+    # Bounded (runs last days): the newest are kept.
+    monkeypatch.setattr(driver_module, "TRAIN_EPISODES_KEPT", 3)
+    again = train_local(replace(config, run_dir=str(tmp_path / "again")))
+    assert len(again.train_episodes) == 3
+    newest = [(task, value) for _, task, value in result.train_episodes[-3:]]
+    assert [(task, value) for _, task, value in again.train_episodes] == newest  # same seed
 
 
 def test_run_ends_when_an_evaluation_solves_the_last_task(mtrl_cache, tmp_path) -> None:
