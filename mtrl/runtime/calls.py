@@ -89,6 +89,7 @@ class _InlineClass:
 
 # An actor gone for good: not restartable (the learner), out of restarts, or its node lost.
 ActorDied = ray.exceptions.ActorDiedError
+RemoteError = ray.exceptions.RayTaskError  # a call that raised in its actor (or its inputs did)
 
 
 def actor_class(cls: type, inline: bool, **options: Any) -> Any:
@@ -138,6 +139,19 @@ def resolve(actor: Any) -> Any:
     argument is an object-store reference, which Ray cannot promise to the actor's restart
     (ray-project/ray#53727)."""
     return ray.get_actor(actor) if isinstance(actor, str) else actor
+
+
+def died(actor: Any, timeout: float = 30.0) -> Exception | None:
+    """The error saying ``actor`` is gone, or None while it answers (or is too busy to)."""
+    if isinstance(actor, InlineActor):
+        return None
+    try:
+        ray.get(actor.__ray_call__.remote(lambda _: None), timeout=timeout)
+    except ActorDied as error:
+        return error
+    except ray.exceptions.GetTimeoutError:
+        return None
+    return None
 
 
 def in_ray_actor() -> bool:

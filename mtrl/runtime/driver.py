@@ -189,6 +189,12 @@ class Driver:
             self.save()
         except calls.ActorDied as error:
             raise RunLost(self._lost(error)) from error
+        except calls.RemoteError as error:
+            # A learner rank whose peer died fails in its collective first: name the dead one.
+            dead = next(filter(None, map(calls.died, self.actors.learner.ranks)), None)
+            if dead is None:
+                raise
+            raise RunLost(self._lost(dead)) from error
         finally:
             self.writer.close()
             self.progress.close()

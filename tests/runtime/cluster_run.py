@@ -116,8 +116,8 @@ def collect(out: dict, run_dir: Path) -> None:
 
 
 def learners(out: dict, run_dir: Path) -> None:
-    """Two learner ranks spread over nodes L1 and L2 train and checkpoint; L2 is then lost
-    mid-run (the run stops with RunLost), and the run resumes once node L3 has joined."""
+    """Two learner ranks spread over nodes L1 and L2 train and checkpoint; rank 1's node is
+    then lost mid-run (the run stops with RunLost), and the run resumes once node L3 joined."""
     cluster = start_cluster()
     nodes = {name: add_node(cluster, 1, learn=1) for name in ("L1", "L2")}
     connect(cluster)
@@ -137,12 +137,15 @@ def learners(out: dict, run_dir: Path) -> None:
     finally:
         driver.shutdown()
 
-    def lose_l2(driver: Driver) -> None:
+    def lose_rank_1(driver: Driver) -> None:
+        # Rank 1's node: rank 0 then fails in its collective, while rank 1 is reported dead.
         if driver.env_steps >= out["first"]["env_steps"] + 60 and "lost_at" not in out:
             out["lost_at"] = driver.env_steps
-            cluster.remove_node(nodes.pop("L2"))
+            where = node_of(driver.actors.learner.ranks[1])
+            name = next(n for n, node in nodes.items() if node.node_id == where)
+            cluster.remove_node(nodes.pop(name))
 
-    driver = Driver(replace(run, env_steps=400), resume=str(run_dir), hooks=(lose_l2,))
+    driver = Driver(replace(run, env_steps=400), resume=str(run_dir), hooks=(lose_rank_1,))
     try:
         driver.run()
         out["lost"] = "no error"
@@ -150,7 +153,7 @@ def learners(out: dict, run_dir: Path) -> None:
         out["lost"] = str(error)
     finally:
         driver.shutdown()
-    add_node(cluster, 1, learn=1)  # L3 takes L2's place
+    add_node(cluster, 1, learn=1)  # L3 takes the lost node's place
     driver = Driver(replace(run, env_steps=300), resume=str(run_dir))
     try:
         out["resumed_from"] = driver.env_steps

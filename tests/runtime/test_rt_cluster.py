@@ -68,7 +68,7 @@ def test_learner_ranks_spread_then_learner_node_lost_and_resumed(tmp_path, mtrl_
     assert seen["first"]["updates"] > 0 and seen["first"]["env_steps"] >= 150
     # A learner node lost mid-run stops the run with one message saying how to go on.
     lost = seen["lost"]
-    assert lost.startswith("learner rank ") and "node has died" in lost
+    assert lost.startswith("learner rank 1 died") and "node has died" in lost
     assert f"the newest checkpoint is {seen['checkpoint']}" in lost and "--resume" in lost
     # --resume continues from that checkpoint once the cluster has room for the ranks again.
     assert seen["resumed_from"] == seen["first"]["env_steps"]
