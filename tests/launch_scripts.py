@@ -17,7 +17,7 @@ SCRIPTS = {
     "dmc18": "Dmc18Config",
     "text": "TextConfig",
     "mixed": "MixedConfig",
-    "minatar": "MinAtarConfig",
+    "minatar5": "MinAtarConfig",
 }
 
 

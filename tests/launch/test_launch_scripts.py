@@ -3,6 +3,7 @@
 
 import ast
 import dataclasses
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,10 @@ def test_smoke_print_config(configs, capsys) -> None:
     assert main(configs["atari26"], ["--smoke", "--print-config"]) == 0
     printed = from_json(RunConfig, capsys.readouterr().out)
     assert printed.model_preset == "tiny" and printed.resources.learner_gpus == 0
+
+
+def test_no_script_shadows_a_module_the_run_imports() -> None:
+    """``python launch/NAME.py`` puts launch/ first on sys.path, so a script named like an
+    installed module (``minatar``, ``jericho``) would be imported in its place."""
+    shadowing = [name for name in SCRIPTS if importlib.util.find_spec(name) is not None]
+    assert not shadowing, f"launch scripts named like importable modules: {shadowing}"

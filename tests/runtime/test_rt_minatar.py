@@ -3,7 +3,7 @@ games of different frame shapes, checkpoint, evaluate in training and with ``mtr
 
 from dataclasses import replace
 
-from launch_scripts import LAUNCH
+from launch_scripts import config_class
 
 from mtrl.cli import main as mtrl_main
 from mtrl.runtime import RunConfig, from_json, read_checkpoint, to_json, train_local
@@ -12,17 +12,9 @@ from mtrl.runtime.launch import build_config, parse_args
 GAMES = ("minatar/Breakout", "minatar/Seaquest")  # 4x10x10 and 10x10x10: one padded batch
 
 
-def launcher_config() -> RunConfig:
-    """``launch/minatar.py``'s config class, loaded from its file as the launcher tests do."""
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("launch_minatar", LAUNCH / "minatar.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.MinAtarConfig
+def launcher_config() -> type[RunConfig]:
+    """``launch/minatar5.py``'s config class, loaded from its file as the launcher tests do."""
+    return config_class("minatar5")
 
 
 def test_two_games_train_checkpoint_and_evaluate(mtrl_cache, tmp_path) -> None:

@@ -4,11 +4,11 @@ image encoder at full resolution, each game with its own action set; sticky acti
 difficulty ramping as MinAtar's defaults (``--set env.minatar.*``). The budget is 30 minutes of
 training (``max_seconds``); ``env_steps`` caps a faster machine at 100k agent steps per game.
 
-    python launch/minatar.py                         # local Ray on 127.0.0.1, runs/minatar
-    python launch/minatar.py --set 'tasks=["minatar/Breakout","minatar/Asterix"]'
-    python launch/minatar.py --set env.minatar.sticky_action_prob=0 --set max_seconds=3600
-    python launch/minatar.py --resume runs/minatar   # continue from the newest checkpoint
-    python launch/minatar.py --smoke                 # every part of a run, in about a minute
+    python launch/minatar5.py                        # local Ray on 127.0.0.1, runs/minatar
+    python launch/minatar5.py --set 'tasks=["minatar/Breakout","minatar/Asterix"]'
+    python launch/minatar5.py --set env.minatar.sticky_action_prob=0 --set max_seconds=3600
+    python launch/minatar5.py --resume runs/minatar  # continue from the newest checkpoint
+    python launch/minatar5.py --smoke                # every part of a run, in about a minute
 """
 
 from dataclasses import dataclass, field
