@@ -92,8 +92,21 @@ def test_smoke_print_config(configs, capsys) -> None:
     assert printed.model_preset == "tiny" and printed.resources.learner_gpus == 0
 
 
+def installed_elsewhere(name: str) -> bool:
+    """Whether ``import name`` finds a module outside this repo (the tests' own folders are on
+    sys.path during a test run: tests/envs/text is not an installed ``text``)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return False
+    found = [spec.origin, *(spec.submodule_search_locations or [])]
+    places = [Path(p).resolve() for p in found if p]
+    repo = LAUNCH.parent
+    return any("site-packages" in p.parts or not p.is_relative_to(repo) for p in places)
+
+
 def test_no_script_shadows_a_module_the_run_imports() -> None:
     """``python launch/NAME.py`` puts launch/ first on sys.path, so a script named like an
     installed module (``minatar``, ``jericho``) would be imported in its place."""
-    shadowing = [name for name in SCRIPTS if importlib.util.find_spec(name) is not None]
-    assert not shadowing, f"launch scripts named like importable modules: {shadowing}"
+    shadowing = [name for name in SCRIPTS if installed_elsewhere(name)]
+    assert not shadowing, f"launch scripts named like installed modules: {shadowing}"
+    assert installed_elsewhere("minatar")  # the check sees the case it is for
