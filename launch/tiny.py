@@ -16,6 +16,7 @@ from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.runtime import Resources, RunConfig, main
+from mtrl.runtime.presets import TWO_CORES
 from mtrl.search import SearchConfig
 
 
@@ -61,10 +62,7 @@ class TinyConfig(RunConfig):
     log_every_s: float = 15.0
     run_dir: str = "runs/tiny"
     checkpoint_minutes: float = 2.0
-    # Two cores: half a core each for the worker and the search server, one for the learner.
-    resources: Resources = field(
-        default_factory=lambda: Resources(worker_cpus=0.5, search_cpus=0.5, learner_cpus=1.0)
-    )
+    resources: Resources = field(default_factory=lambda: TWO_CORES)
 
 
 if __name__ == "__main__":

@@ -117,15 +117,18 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mtrl.runtime.merge import METHODS, MergeConfig, merge
+    from mtrl.runtime.merge import MergeConfig, merge
 
-    if args.method not in METHODS:
-        raise UserError(f"unknown --method {args.method!r}; valid: {', '.join(METHODS)}")
     config = apply_overrides(MergeConfig(method=args.method), args.set)
     experts = [Path(p) for p in args.experts]
     path = merge(Path(args.base), experts, Path(args.out), config)
     print(f"merged {len(experts)} experts ({config.method}) into {path}")
     return 0
+
+
+def _add_set(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE``, repeatable: overrides read by ``mtrl.overrides``."""
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
 def _add_merge(commands: argparse._SubParsersAction) -> None:
@@ -138,13 +141,7 @@ def _add_merge(commands: argparse._SubParsersAction) -> None:
     merge.add_argument(
         "--method", default="ties", help="task_arithmetic, ties, consensus or adamerging"
     )
-    merge.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a MergeConfig field, e.g. scale=0.5, ties_keep=0.3, ada_steps=200",
-    )
+    _add_set(merge, "a MergeConfig field, e.g. scale=0.5, ties_keep=0.3, ada_steps=200")
     merge.set_defaults(run=cmd_merge)
 
 
@@ -191,13 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("suites", nargs="+", help="suite names or task ids")
     check.add_argument("--steps", type=int, default=100)
     check.add_argument("--seed", type=int, default=0)
-    check.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="environment setting, e.g. atari.size=84 or dmc.action_repeat=2",
-    )
+    _add_set(check, "environment setting, e.g. atari.size=84 or dmc.action_repeat=2")
     check.set_defaults(run=cmd_check_envs)
     _add_eval(commands)
     _add_merge(commands)

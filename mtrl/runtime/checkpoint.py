@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from mtrl.overrides import to_json
 from mtrl.run_folder import checkpoint_dir, checkpoint_name, list_checkpoints
 from mtrl.run_folder import latest_checkpoint as latest_checkpoint  # re-exported
 
@@ -32,6 +33,29 @@ REQUIRED = ("version", "tasks", "config", "model", "learner", "dps", "counters")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message is one line naming why."""
+
+
+def run_state(
+    tasks: list[str],
+    config: Any,
+    learner: dict[str, Any],
+    dps: dict[str, Any],
+    counters: dict[str, int],
+    replay: dict[str, Any],
+) -> dict[str, Any]:
+    """A checkpoint's contents, the one layout (``learner``: ``learner_state``'s model,
+    learner and RNG states; ``config``: the run's config dataclass)."""
+    return {
+        "version": CHECKPOINT_VERSION,
+        "tasks": tasks,
+        "task_table": dict(enumerate(tasks)),
+        "config": to_json(config),
+        **learner,
+        "dps": dps,
+        "counters": counters,
+        "driver_torch_rng": torch.get_rng_state(),
+        "replay": replay,
+    }
 
 
 def write_checkpoint(run_dir: Path, state: dict[str, Any], env_steps: int, keep: int) -> Path:

@@ -9,6 +9,7 @@ about Ray (``resources``, placement). Launch scripts subclass it to change defau
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from mtrl.agents.dps_controller import DpsSchedule
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.settings import EnvSettings
+from mtrl.envs.spec import TaskSpec
 from mtrl.overrides import apply_overrides, from_json, to_json
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")  # Ray placement strategies
@@ -164,6 +166,15 @@ class RunConfig:
                 f"num_learners={count} leaves {batch // count} sequences per rank for "
                 f"{len(self.tasks)} tasks: raise learner.batch_size or lower num_learners"
             )
+
+    def task_targets(self, specs: Sequence[TaskSpec]) -> dict[str, float | None]:
+        """Each task's solved mark for DPS: its spec's target score, unless ``targets`` names
+        it (tasks of ``targets`` outside ``specs`` are refused)."""
+        run = {spec.id for spec in specs}
+        unknown = [task for task, _ in self.targets if task not in run]
+        if unknown:
+            raise ValueError(f"targets for tasks not in this run: {unknown}")
+        return {spec.id: spec.target_score for spec in specs} | dict(self.targets)
 
     def temperature(self, progress: float) -> float:
         return next(

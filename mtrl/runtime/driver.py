@@ -31,7 +31,7 @@ from mtrl.agents.dps_controller import DpsController
 from mtrl.eval.tensorboard import aggregate_scalars, write_layout
 from mtrl.runtime import calls
 from mtrl.runtime import checkpoint as ckpt
-from mtrl.runtime.config import RunConfig, to_json
+from mtrl.runtime.config import RunConfig
 from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
 from mtrl.runtime.results import TRAIN_EPISODES_KEPT, RunLost, RunResult, lost_message
@@ -96,12 +96,7 @@ class Driver:
         return asdict(self.model_config)
 
     def _dps(self) -> DpsController:
-        run = set(self.names)
-        unknown = [task for task, _ in self.config.targets if task not in run]
-        if unknown:
-            raise ValueError(f"targets for tasks not in this run: {unknown}")
-        targets = {spec.id: spec.target_score for spec in self.tasks.specs}
-        targets.update(dict(self.config.targets))
+        targets = self.config.task_targets(self.tasks.specs)
         return DpsController(self.names, targets, self.config.dps)
 
     def _load(self, state: dict[str, Any]) -> None:
@@ -373,22 +368,15 @@ class Driver:
             [s.snapshot.remote(self.config.replay_snapshot_rows) for s in self.actors.shards]
         ):
             replay.update(part)
-        state = {
-            "version": ckpt.CHECKPOINT_VERSION,
-            "tasks": self.names,
-            "task_table": dict(enumerate(self.names)),
-            "config": to_json(self.config),
-            **learner,
-            "dps": self.dps.state_dict(),
-            "counters": {
-                "env_steps": self.env_steps,
-                "updates": self.updates,
-                "episodes": self.episodes,
-                "evaluations": self.evaluated,
-            },
-            "driver_torch_rng": torch.get_rng_state(),
-            "replay": replay,
+        counters = {
+            "env_steps": self.env_steps,
+            "updates": self.updates,
+            "episodes": self.episodes,
+            "evaluations": self.evaluated,
         }
+        state = ckpt.run_state(
+            self.names, self.config, learner, self.dps.state_dict(), counters, replay
+        )
         path = ckpt.write_checkpoint(
             self.run_dir, state, self.env_steps, self.config.keep_checkpoints
         )

@@ -235,12 +235,7 @@ class LearnerActor:
         self.learner.set_stage(stage)
 
     def state(self) -> dict[str, Any]:
-        return {
-            "model": self.model.checkpoint(),
-            "learner": self.learner.state_dict(),
-            "numpy_rng": json.dumps(self.rng.bit_generator.state),
-            "torch_rng": torch.get_rng_state(),
-        }
+        return learner_state(self.model, self.learner, self.rng)
 
     def load(self, state: dict[str, Any]) -> None:
         self.model.load_checkpoint(state["model"])
@@ -257,6 +252,16 @@ class LearnerActor:
         self.model.load_state_dict(model_state)
         self.learner.target.load_state_dict(self.model.state_dict())
         self._sync()
+
+
+def learner_state(model: WorldModel, learner: Learner, rng: np.random.Generator) -> dict:
+    """What a checkpoint keeps of a learner: weights, optimiser and the rest, RNG states."""
+    return {
+        "model": model.checkpoint(),
+        "learner": learner.state_dict(),
+        "numpy_rng": json.dumps(rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+    }
 
 
 def merge_metrics(results: list[dict[str, Any]]) -> dict[str, Any]:

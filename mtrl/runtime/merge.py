@@ -35,10 +35,11 @@ import torch
 from mtrl.agents.dps_controller import DpsController
 from mtrl.agents.learner import Learner
 from mtrl.envs.registry import resolve_tasks
-from mtrl.overrides import from_json, to_json
+from mtrl.overrides import from_json
 from mtrl.runtime import checkpoint as ckpt
 from mtrl.runtime.config import RunConfig
 from mtrl.runtime.finetune import finetune_state, layout_of
+from mtrl.runtime.learner_actor import learner_state
 from mtrl.runtime.topology import resolve_run_tasks
 from mtrl.world_models import WorldModel, WorldModelConfig
 from mtrl.world_models import merging as methods
@@ -79,13 +80,13 @@ class Inputs:
 def merge(base: Path, experts: list[Path], run_dir: Path, config: MergeConfig) -> Path:
     """Write the merged checkpoint into ``run_dir/checkpoints``; returns its path. ``base``
     and ``experts`` are checkpoint files or run folders (their newest readable checkpoint)."""
+    if ckpt.latest_checkpoint(run_dir) is not None:  # before any work, and nothing is touched
+        raise ckpt.CheckpointError(f"{run_dir} already holds checkpoints: choose another --out")
     inputs = load_inputs(base, experts)
     run_config = merged_run_config(inputs, run_dir)
-    model = WorldModel(resolve_run_tasks(run_config), WorldModelConfig(**_model_config(inputs)))
-    state = merged_state(inputs, model, config)
-    model.load_state_dict(state)
-    if ckpt.latest_checkpoint(run_dir) is not None:
-        raise ckpt.CheckpointError(f"{run_dir} already holds checkpoints: choose another --out")
+    model_config = WorldModelConfig(**inputs.base["model"]["config"])
+    model = WorldModel(resolve_run_tasks(run_config), model_config)
+    model.load_state_dict(merged_state(inputs, model, config))
     return write(inputs, model, run_config, config)
 
 
@@ -128,10 +129,6 @@ def load_inputs(base: Path, experts: list[Path]) -> Inputs:
     ordered = [t for t in base_state["tasks"] if t in owner]
     tasks = tuple(ordered + [t for t in owner if t not in ordered])
     return Inputs(base_state, states, list(experts), owner, tasks)
-
-
-def _model_config(inputs: Inputs) -> dict[str, Any]:
-    return dict(inputs.base["model"]["config"])
 
 
 def _check_same_base(base: dict[str, Any], expert: dict[str, Any], path: Path) -> None:
@@ -229,32 +226,21 @@ def _merge_shared(
 def write(inputs: Inputs, model: WorldModel, run_config: RunConfig, config: MergeConfig) -> Path:
     names = list(model.tasks.names)
     learner = Learner(model, model.tasks, run_config.learner, run_config.acting.sampled_actions)
-    targets = {spec.id: spec.target_score for spec in model.tasks.specs}
-    targets.update(dict(run_config.targets))
-    dps = DpsController(names, targets, run_config.dps)
+    rng = np.random.default_rng(config.seed)
+    dps = DpsController(names, run_config.task_targets(model.tasks.specs), run_config.dps)
     owned = {task: inputs.experts[index]["replay"] for task, index in inputs.owner.items()}
     replay = {task: snapshots[task] for task, snapshots in owned.items() if task in snapshots}
     steps = int(inputs.base["counters"]["env_steps"]) + sum(
         int(e["counters"]["env_steps"]) for e in inputs.experts
     )
-    state = {
-        "version": ckpt.CHECKPOINT_VERSION,
-        "tasks": names,
-        "task_table": dict(enumerate(names)),
-        "config": to_json(run_config),
-        "model": model.checkpoint(),
-        "learner": learner.state_dict(),
-        "numpy_rng": json.dumps(np.random.default_rng(config.seed).bit_generator.state),
-        "torch_rng": torch.get_rng_state(),
-        "dps": dps.state_dict(),
-        "counters": {"env_steps": steps, "updates": 0, "episodes": 0, "evaluations": 0},
-        "driver_torch_rng": torch.get_rng_state(),
-        "replay": replay,
-        "merge": {
-            "method": config.method,
-            "config": asdict(config),
-            "experts": [str(p) for p in inputs.paths],
-            "owner": dict(inputs.owner),
-        },
+    counters = {"env_steps": steps, "updates": 0, "episodes": 0, "evaluations": 0}
+    state = ckpt.run_state(
+        names, run_config, learner_state(model, learner, rng), dps.state_dict(), counters, replay
+    )
+    state["merge"] = {
+        "method": config.method,
+        "config": asdict(config),
+        "experts": [str(p) for p in inputs.paths],
+        "owner": dict(inputs.owner),
     }
     return ckpt.write_checkpoint(Path(run_config.run_dir), state, steps, keep=1)

@@ -12,6 +12,10 @@ from mtrl.agents.replay import ReplayConfig
 from mtrl.runtime.config import Resources, RunConfig
 from mtrl.search import SearchConfig
 
+# A 2-core machine: half a core each for the worker and the search server, one for the
+# learner; nothing else reserved (launch/tiny.py, launch/minatar5.py, ``--smoke``).
+TWO_CORES = Resources(worker_cpus=0.5, search_cpus=0.5, learner_cpus=1.0)
+
 
 @dataclass(frozen=True)
 class PaperScaleAtari(RunConfig):

@@ -9,14 +9,13 @@ user's own ``--set`` still wins and ``--print-config`` shows the result.
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 from mtrl.envs.registry import resolve_tasks
 from mtrl.runtime.config import RunConfig
+from mtrl.runtime.presets import TWO_CORES
 
-# Half a core each for the worker and the search server, one for the learner (as
-# launch/tiny.py); every other resource (replay shards, evaluator, any GPU) is 0.
-CPUS = {"worker_cpus": 0.5, "search_cpus": 0.5, "learner_cpus": 1.0}
 COLLECT_CALLS = 3  # the budget: one call of warm-up, then two while the learner trains
 SIMULATIONS = 4
 REPLAY_ROWS = 1_000  # per task
@@ -55,9 +54,9 @@ def smoke_overrides(config: RunConfig, resumed: bool = False) -> list[str]:
         "eval_episodes=1",
         f"eval_max_steps={EVAL_STEPS}",
         "log_every_s=5",
-        # CPU amounts only; custom resources (node placement) are a cluster's, not a laptop's.
+        # Every resource as on two cores: no GPU, no custom ones (node placement is a cluster's).
         *(
-            f"resources.{f.name}={'[]' if f.name.endswith('_custom') else CPUS.get(f.name, 0)}"
+            f"resources.{f.name}={json.dumps(getattr(TWO_CORES, f.name))}"
             for f in fields(config.resources)
         ),
     ]
