@@ -18,6 +18,7 @@ SCRIPTS = {
     "text": "TextConfig",
     "mixed": "MixedConfig",
     "minatar5": "MinAtarConfig",
+    "proxy3": "Proxy3Config",
 }
 
 

@@ -31,10 +31,16 @@ from mtrl.agents.dps_controller import DpsController
 from mtrl.eval.tensorboard import aggregate_scalars, write_layout
 from mtrl.runtime import calls
 from mtrl.runtime import checkpoint as ckpt
-from mtrl.runtime.config import RunConfig
+from mtrl.runtime.config import RunConfig, to_json
 from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
-from mtrl.runtime.results import TRAIN_EPISODES_KEPT, RunLost, RunResult, lost_message
+from mtrl.runtime.results import (
+    TRAIN_EPISODES_KEPT,
+    RunLost,
+    RunResult,
+    lost_message,
+    write_result,
+)
 from mtrl.runtime.topology import create_actors, kill_all, resolve_run_tasks, role_of
 from mtrl.world_models import WorldModel, preset
 
@@ -195,7 +201,7 @@ class Driver:
             self.progress.close()
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
-        return RunResult(
+        result = RunResult(
             self.env_steps,
             self.updates,
             self.run_dir,
@@ -207,6 +213,8 @@ class Driver:
             self.stop_reason,
             dict(self.dps.targets),
         )
+        write_result(result, to_json(config))
+        return result
 
     def _lost(self, error: Any) -> str:
         return lost_message(role_of(self.actors, error.actor_id or ""), error, self.run_dir)

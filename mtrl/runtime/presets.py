@@ -5,6 +5,7 @@ experiment: the tasks, the budget, the run folder and whatever it sizes differen
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
@@ -15,6 +16,42 @@ from mtrl.search import SearchConfig
 # A 2-core machine: half a core each for the worker and the search server, one for the
 # learner; nothing else reserved (launch/tiny.py, launch/minatar5.py, ``--smoke``).
 TWO_CORES = Resources(worker_cpus=0.5, search_cpus=0.5, learner_cpus=1.0)
+
+
+@dataclass(frozen=True)
+class Laptop(RunConfig):
+    """The tiny model on a 2-core CPU for a classic control task, a DMC task and a text game in
+    one model: the settings that made those three learn together (bench/learning.md, sessions
+    4-8). Subclasses set ``tasks``, the budget, the search's simulations, the evaluations and
+    ``run_dir`` (``launch/tiny.py``, ``launch/proxy3.py``)."""
+
+    envs_per_task: int = 4
+    model_preset: str = "tiny"  # 32-d, 2 layers, 8 experts: trains in seconds on a CPU
+    # Value support 50 (h(x) up to ~2,600): the tiny preset's 10 caps values near 120, below
+    # CartPole's discounted returns (~330). A small entropy bonus keeps the continuous policy
+    # from collapsing before the value has learned (bench/learning.md, session 4).
+    model_overrides: tuple[tuple[str, Any], ...] = (
+        ("support_size", 50),
+        ("policy_entropy_coef", 0.005),
+    )
+    # Prioritized replay; the text games at γ 0.9 (bench/learning.md, sessions 4 and 7).
+    replay: ReplayConfig = field(
+        default_factory=lambda: ReplayConfig(
+            capacity=50_000, priority_exponent=0.6, task_discounts=(("text", 0.9),)
+        )
+    )
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(batch_size=64, lr=1e-3))
+    replay_ratio: float = 0.25  # one update of 64 sequences per 4 agent steps
+    resources: Resources = field(default_factory=lambda: TWO_CORES)
+
+
+def laptop_acting(num_simulations: int) -> ActingConfig:
+    """Gumbel search with 8 sampled actions for continuous tasks and ε 0.1 while collecting."""
+    return ActingConfig(
+        SearchConfig(algorithm="gumbel_muzero", num_simulations=num_simulations),
+        sampled_actions=8,
+        explore_epsilon=0.1,  # random legal actions while collecting, never in evaluation
+    )
 
 
 @dataclass(frozen=True)

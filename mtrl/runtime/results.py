@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from mtrl.runtime import checkpoint as ckpt
 
 TRAIN_EPISODES_KEPT = 200_000  # newest training episodes a result keeps: ~25 MB of tuples
+RESULT_NAME = "result.json"  # in the run folder: the raw results of the run's last session
 
 
 class RunLost(RuntimeError):
@@ -43,3 +46,35 @@ def lost_message(role: str, error: Any, run_dir: Path) -> str:
     return (
         f"{role} died and cannot be restarted ({reason}); {kept}: continue with --resume {run_dir}"
     )
+
+
+def write_result(result: RunResult, config_json: str) -> Path:
+    """The run's raw results as JSON in its folder (the config, counters, every evaluation's
+    episodes and the training episodes), so that anyone can redraw its figures. It holds what
+    this process saw; a resumed run keeps the earlier file as ``result-<env steps>.json``."""
+    record = {
+        "config": json.loads(config_json),
+        "env_steps": result.env_steps,
+        "updates": result.updates,
+        "seconds": result.seconds,
+        "stopped_by": result.stopped_by,
+        # JSON has no infinity: an unreachable target is written as null.
+        "targets": {
+            task: value if value is not None and math.isfinite(value) else None
+            for task, value in result.targets.items()
+        },
+        "evaluations": result.evaluations,
+        "train_episodes": result.train_episodes,
+    }
+    path = result.run_dir / RESULT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        try:
+            earlier = int(json.loads(path.read_text())["env_steps"])
+        except (ValueError, KeyError, TypeError):
+            earlier = 0  # unreadable: kept under a name of its own all the same
+        path.replace(path.with_name(f"result-{earlier:012d}.json"))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(path)
+    return path

@@ -1,6 +1,7 @@
 """The single-process mode (``train_local``): the Ray runtime's driver with every actor in this
 process. Runs, evaluates on schedule, checkpoints in the one layout, and keeps the run rules."""
 
+import json
 import math
 from dataclasses import replace
 
@@ -12,7 +13,9 @@ from mtrl.agents.replay import ReplayConfig
 from mtrl.runtime import RunConfig, read_checkpoint, train_local
 from mtrl.runtime import driver as driver_module
 from mtrl.runtime.checkpoint import CheckpointError, list_checkpoints
+from mtrl.runtime.config import to_json
 from mtrl.runtime.driver import Driver
+from mtrl.runtime.results import RunResult, write_result
 from mtrl.search import SearchConfig
 
 TINY = RunConfig(
@@ -44,6 +47,20 @@ def test_tiny_run_trains_evaluates_every_task_and_checkpoints(mtrl_cache, tmp_pa
     assert state["counters"]["evaluations"] == 2
     losses = [float(v) for k, v in _csv(tmp_path / "run").items() if k.startswith("loss/")]
     assert losses and all(math.isfinite(v) for v in losses)
+    raw = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert raw["env_steps"] == result.env_steps and raw["config"]["tasks"] == list(TINY.tasks)
+    assert raw["evaluations"] == json.loads(json.dumps(result.evaluations))
+    assert len(raw["train_episodes"]) == len(result.train_episodes)
+
+
+def test_result_json_of_an_earlier_session_is_kept(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    first = RunResult(10, 2, run_dir, [], [], [(1.0, "a", 3.0)], {}, 1.0, "", {"a": math.inf})
+    write_result(first, to_json(TINY))
+    assert json.loads((run_dir / "result.json").read_text())["targets"] == {"a": None}
+    write_result(replace(first, env_steps=20), to_json(TINY))
+    assert json.loads((run_dir / "result.json").read_text())["env_steps"] == 20
+    assert json.loads((run_dir / "result-000000000010.json").read_text())["env_steps"] == 10
 
 
 def _csv(run_dir) -> dict[str, str]:
