@@ -1,0 +1,254 @@
+"""The learning benchmark's report: per-seed results of multi-task and single-task runs, read
+from the ``result.json`` every run writes into its folder, put on one scale, aggregated over
+seeds with confidence intervals, and drawn.
+
+Folder layout (``bench/learning.py run`` makes it): ``OUT/multi/seed<S>/``,
+``OUT/single-steps/<task>/seed<S>/`` (each task alone for the multi-task run's per-task env
+steps) and ``OUT/single-time/<task>/seed<S>/`` (alone for the same wall time). Any folder
+holding a ``result.json`` below those is a run.
+
+Statistics are over runs (seeds), never over evaluation episodes: a seed's score on a task is
+the mean return of its last evaluation. Aggregates are ``mtrl.eval.metrics``' (IQM and mean
+with rliable's stratified bootstrap). The multi/single ratio of a task is the ratio of the
+seed means, its CI a bootstrap that resamples the seeds of each side independently.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtrl.envs.registry import get_task
+from mtrl.eval.metrics import normalized_score, stratified_bootstrap
+
+MODES = ("multi", "single-steps", "single-time")
+Runs = Mapping[str, Mapping[str, list[dict[str, Any]]]]  # {mode: {task or "all": [records]}}
+
+
+@dataclass(frozen=True)
+class Bar:
+    """What a task must hold at the last evaluation: a mean return of at least ``value``
+    (``"mean"``), or that share of evaluation episodes reaching ``value`` (``"solved"``)."""
+
+    value: float
+    kind: str = "mean"
+    share: float = 0.8
+
+    def held(self, episodes: list[float]) -> bool:
+        x = np.asarray(episodes, dtype=np.float64)
+        if self.kind == "solved":
+            return bool(np.mean(x >= self.value) >= self.share)
+        return bool(x.mean() >= self.value)
+
+
+def task_folder(task: str) -> str:
+    return task.replace("/", "_")
+
+
+def load_runs(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """``{mode: {task or "all": [run records, by seed]}}``; a multi-task run is under "all"."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for mode in MODES:
+        for path in sorted((out / mode).glob("**/result.json")):
+            record = json.loads(path.read_text())
+            record["seed"] = int(record["config"]["seed"])
+            record["path"] = str(path.parent)
+            tasks = record["config"]["tasks"]
+            key = "all" if mode == "multi" else tasks[0]
+            runs.setdefault(mode, {}).setdefault(key, []).append(record)
+    if "multi" not in runs:
+        raise SystemExit(f"no multi-task run (multi/**/result.json) under {out}")
+    return runs
+
+
+def last_episodes(record: dict[str, Any], task: str) -> list[float]:
+    """The last evaluation's episode returns of ``task`` (the run's final score)."""
+    for evaluation in reversed(record["evaluations"]):
+        if task in evaluation["episodes"]:
+            return [float(r) for r in evaluation["episodes"][task]]
+    raise ValueError(f"{record['path']}: no evaluation of {task}")
+
+
+def final_scores(records: list[dict[str, Any]], task: str) -> np.ndarray:
+    """One score per seed: the mean return of the last evaluation."""
+    return np.array([np.mean(last_episodes(r, task)) for r in records])
+
+
+def scale(task: str, single_mean: float | None) -> tuple[str, Any]:
+    """How a task's return goes on the common scale, as (description, function): the task's
+    normalised score where it has one (HNS, or return / maximum), else return / its solved
+    threshold, else (return - random) / (single-task mean - random)."""
+    spec = get_task(task)
+    if normalized_score(spec, 1.0) is not None:
+        return "mtrl.eval normalised score", lambda r: normalized_score(spec, r)
+    if spec.target_score:
+        return f"return / {spec.target_score:g} (solved threshold)", lambda r: r / spec.target_score
+    if spec.random_score is not None and single_mean is not None:
+        low = spec.random_score
+        return (
+            "(return - random) / (single-task - random)",
+            lambda r: (r - low) / (single_mean - low),
+        )
+    return "none", None
+
+
+def ratio_ci(
+    multi: np.ndarray, single: np.ndarray, reps: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """mean(multi) / mean(single), with a 95 % percentile CI resampling each side's seeds."""
+    rng = np.random.default_rng(seed)
+    m = multi[rng.integers(0, multi.size, (reps, multi.size))].mean(axis=1)
+    s = single[rng.integers(0, single.size, (reps, single.size))].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = m / s
+    low, high = np.nanpercentile(values, [2.5, 97.5])
+    return float(multi.mean() / single.mean()), float(low), float(high)
+
+
+def summarise(runs: Runs, bars: Mapping[str, Bar]) -> dict[str, Any]:
+    """Everything the report states, as plain numbers (written as report.json)."""
+    multi = runs["multi"]["all"]
+    tasks = multi[0]["config"]["tasks"]
+    report: dict[str, Any] = {"tasks": tasks, "seeds": [r["seed"] for r in multi], "per_task": {}}
+    report["multi_runs"] = [
+        {
+            "seed": r["seed"],
+            "env_steps": r["env_steps"],
+            "updates": r["updates"],
+            "seconds": r["seconds"],
+            "final": {t: float(np.mean(last_episodes(r, t))) for t in tasks},
+            "held": {t: bars[t].held(last_episodes(r, t)) for t in tasks if t in bars},
+        }
+        for r in multi
+    ]
+    if bars:
+        held_all = [all(run["held"].values()) for run in report["multi_runs"]]
+        report["seeds_holding_every_bar"] = int(sum(held_all))
+    normalised: dict[str, dict[str, np.ndarray]] = {}
+    for task in tasks:
+        entry: dict[str, Any] = {"multi": final_scores(multi, task).tolist()}
+        for mode in ("single-steps", "single-time"):
+            records = runs.get(mode, {}).get(task)
+            if not records:
+                continue
+            entry[mode] = final_scores(records, task).tolist()
+            entry[f"ratio_{mode}"] = ratio_ci(final_scores(multi, task), np.array(entry[mode]))
+        single = entry.get("single-steps")
+        how, fn = scale(task, float(np.mean(single)) if single else None)
+        entry["scale"] = how
+        if fn is not None:
+            for mode in ("multi", "single-steps", "single-time"):
+                if mode in entry:
+                    values = np.array([fn(r) for r in entry[mode]], dtype=np.float64)
+                    normalised.setdefault(mode, {})[task] = values
+        report["per_task"][task] = entry
+    report["aggregates"] = aggregates(normalised)
+    return report
+
+
+def aggregates(normalised: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
+    """IQM and mean of normalised scores with 95 % stratified-bootstrap CIs, per mode, over
+    the tasks every run of that mode has (seeds as rows; missing seeds make it ragged, so the
+    rows are the fewest seeds any task has)."""
+    out: dict[str, Any] = {}
+    for mode, by_task in normalised.items():
+        if not by_task:
+            continue
+        runs = min(v.size for v in by_task.values())
+        matrix = np.stack([v[:runs] for v in by_task.values()], axis=1)  # [seeds, tasks]
+        out[mode] = {
+            "tasks": list(by_task),
+            "seeds": runs,
+            **{name: stratified_bootstrap(matrix, name) for name in ("iqm", "mean")},
+        }
+    return out
+
+
+def markdown(report: dict[str, Any], bars: Mapping[str, Bar]) -> str:
+    """The tables for bench/learning.md: every seed, then per task, then the aggregates."""
+    tasks = report["tasks"]
+    lines = ["| seed | env steps | updates | min | " + " | ".join(tasks) + " | all bars |"]
+    lines.append("|" + "---|" * (len(tasks) + 5))
+    for run in report["multi_runs"]:
+        cells = [f"{run['final'][t]:.1f}" + (" ✓" if run["held"].get(t) else "") for t in tasks]
+        every = all(run["held"].values()) if run["held"] else None
+        lines.append(
+            f"| {run['seed']} | {run['env_steps']:,} | {run['updates']:,} | "
+            f"{run['seconds'] / 60:.1f} | " + " | ".join(cells) + f" | {_yes(every)} |"
+        )
+    lines += ["", "| task | multi (mean of seeds) | single, equal steps | multi/single [95% CI] |"]
+    lines.append("|---|---|---|---|")
+    for task, entry in report["per_task"].items():
+        single = entry.get("single-steps")
+        ratio = entry.get("ratio_single-steps")
+        lines.append(
+            f"| {task} | {np.mean(entry['multi']):.2f} | "
+            + (f"{np.mean(single):.2f}" if single else "-")
+            + " | "
+            + (f"{ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}]" if ratio else "-")
+            + " |"
+        )
+    lines += ["", "| runs | seeds | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|"]
+    for mode, agg in report["aggregates"].items():
+        iqm, mean = agg["iqm"], agg["mean"]
+        lines.append(
+            f"| {mode} | {agg['seeds']} | {iqm[0]:.2f} [{iqm[1]:.2f}, {iqm[2]:.2f}] | "
+            f"{mean[0]:.2f} [{mean[1]:.2f}, {mean[2]:.2f}] |"
+        )
+    return "\n".join(lines)
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("**yes**" if value else "no")
+
+
+def plot(runs: Runs, bars: Mapping[str, Bar], path: Path) -> None:
+    """Per task: evaluation returns against env steps of that task, the mean over seeds as a
+    line and the range over seeds as a band, for the multi-task runs and each single-task
+    mode; the bar as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    multi = runs["multi"]["all"]
+    tasks = multi[0]["config"]["tasks"]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        sides = [("multi-task", multi, len(tasks), "C0")]
+        for i, mode in enumerate(("single-steps", "single-time")):
+            if runs.get(mode, {}).get(task):
+                sides.append((f"single ({mode[7:]})", runs[mode][task], 1, f"C{i + 1}"))
+        for label, records, share, color in sides:
+            steps, mean, low, high = band(records, task, share)
+            name = f"{label}, {len(records)} seeds"
+            ax.plot(steps, mean, color=color, marker="o", markersize=3, label=name)
+            ax.fill_between(steps, low, high, color=color, alpha=0.2)
+        if task in bars:
+            ax.axhline(bars[task].value, color="grey", linestyle="--", linewidth=1)
+        ax.set_title(task)
+        ax.set_xlabel("env steps of this task")
+        ax.set_ylabel("evaluation return")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def band(records: list[dict[str, Any]], task: str, share: int) -> tuple[np.ndarray, ...]:
+    """Seeds' evaluation curves on a common grid of per-task env steps, up to the shortest
+    run's last evaluation (each run's curve interpolated): mean, min and max over seeds."""
+    curves = []
+    for record in records:
+        points = [(e["env_steps"] / share, e["returns"][task]) for e in record["evaluations"]]
+        curves.append(np.array(sorted(points)))
+    end = min(c[-1, 0] for c in curves)
+    grid = np.unique(np.concatenate([c[:, 0] for c in curves]))
+    grid = grid[grid <= end]
+    values = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+    return grid, values.mean(axis=0), values.min(axis=0), values.max(axis=0)

@@ -1,0 +1,159 @@
+"""bench/learning_report.py: the learning benchmark's numbers, on hand-made run results."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def lr():
+    spec = importlib.util.spec_from_file_location("learning_report", BENCH / "learning_report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+TASKS = ["classic/CartPole", "dmc/cartpole-balance", "minatar/Breakout"]
+
+
+def write_run(folder: Path, tasks: list[str], seed: int, finals: dict, steps: int) -> None:
+    """A result.json with two evaluations: all zeros at the start, ``finals`` at the end."""
+    evaluations = [
+        {"env_steps": 0, "returns": {t: 0.0 for t in tasks}, "episodes": {t: [0.0] for t in tasks}},
+        {
+            "env_steps": steps,
+            "returns": {t: float(np.mean(finals[t])) for t in tasks},
+            "episodes": {t: finals[t] for t in tasks},
+        },
+    ]
+    record = {
+        "config": {"tasks": tasks, "seed": seed, "eval_every": steps},
+        "env_steps": steps,
+        "updates": steps // 4,
+        "seconds": 60.0,
+        "evaluations": evaluations,
+        "train_episodes": [],
+    }
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def runs(lr, tmp_path):
+    multi = {
+        0: {
+            "classic/CartPole": [500.0, 300.0],
+            "dmc/cartpole-balance": [700.0, 700.0],
+            "minatar/Breakout": [4.0, 6.0],
+        },
+        1: {
+            "classic/CartPole": [200.0, 200.0],
+            "dmc/cartpole-balance": [650.0, 550.0],
+            "minatar/Breakout": [10.0, 10.0],
+        },
+    }
+    for seed, finals in multi.items():
+        write_run(tmp_path / "multi" / f"seed{seed}", TASKS, seed, finals, 3000)
+    single = {
+        "classic/CartPole": (400.0, 400.0),
+        "dmc/cartpole-balance": (800.0, 600.0),
+        "minatar/Breakout": (10.0, 20.0),
+    }
+    for task, values in single.items():
+        for seed, value in enumerate(values):
+            folder = tmp_path / "single-steps" / lr.task_folder(task) / f"seed{seed}"
+            write_run(folder, [task], seed, {task: [value]}, 1000)
+    return tmp_path
+
+
+def test_bars_hold_on_the_mean_or_on_the_solved_share(lr) -> None:
+    assert lr.Bar(400.0).held([500.0, 300.0]) and not lr.Bar(400.0).held([500.0, 200.0])
+    solved = lr.Bar(8.0, kind="solved")
+    assert solved.held([8.0] * 4 + [7.0]) and not solved.held([8.0] * 3 + [7.0] * 2)
+
+
+def test_summary_per_seed_ratios_and_aggregates(lr, runs) -> None:
+    bars = {"classic/CartPole": lr.Bar(400.0), "dmc/cartpole-balance": lr.Bar(600.0)}
+    report = lr.summarise(lr.load_runs(runs), bars)
+    first, second = report["multi_runs"]
+    assert first["final"]["classic/CartPole"] == 400.0
+    assert first["held"] == {"classic/CartPole": True, "dmc/cartpole-balance": True}
+    assert second["held"] == {"classic/CartPole": False, "dmc/cartpole-balance": True}
+    assert report["seeds_holding_every_bar"] == 1
+    # Multi: CartPole seeds 400, 200 (mean 300); single 400, 400: ratio 0.75.
+    ratio, low, high = report["per_task"]["classic/CartPole"]["ratio_single-steps"]
+    assert ratio == pytest.approx(0.75) and low <= ratio <= high
+    assert (low, high) == pytest.approx((0.5, 1.0))  # the bootstrap can only draw those means
+    # Scales: CartPole by its solved threshold (475), DMC by its maximum (1000), Breakout
+    # (random 0.375) against the single-task mean 15.
+    scales = {t: e["scale"] for t, e in report["per_task"].items()}
+    assert scales["classic/CartPole"].startswith("return / 475")
+    assert scales["dmc/cartpole-balance"] == "mtrl.eval normalised score"
+    assert scales["minatar/Breakout"].startswith("(return - random)")
+    multi = np.array(
+        [
+            [400 / 475, 0.7, (5 - 0.375) / (15 - 0.375)],
+            [200 / 475, 0.6, (10 - 0.375) / (15 - 0.375)],
+        ]
+    )
+    mean, low, high = report["aggregates"]["multi"]["mean"]
+    assert mean == pytest.approx(multi.mean()) and low <= mean <= high
+    iqm = report["aggregates"]["multi"]["iqm"][0]
+    assert iqm == pytest.approx(np.sort(multi.ravel())[1:5].mean())
+    assert report["aggregates"]["single-steps"]["seeds"] == 2
+    table = lr.markdown(report, bars)
+    assert "| 0 | 3,000 | 750 | 1.0 | 400.0 ✓ | 700.0 ✓ | 5.0 | **yes** |" in table
+
+
+def test_curves_band_over_seeds_on_per_task_steps(lr, runs, tmp_path) -> None:
+    loaded = lr.load_runs(runs)
+    steps, mean, low, high = lr.band(loaded["multi"]["all"], "classic/CartPole", 3)
+    assert steps.tolist() == [0.0, 1000.0]
+    assert mean.tolist() == [0.0, 300.0] and low.tolist() == [0.0, 200.0]
+    assert high.tolist() == [0.0, 400.0]
+    lr.plot(loaded, {}, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_a_folder_without_multi_task_runs_is_refused(lr, tmp_path) -> None:
+    with pytest.raises(SystemExit, match="no multi-task run"):
+        lr.load_runs(tmp_path)
+
+
+def test_the_runner_makes_every_run_through_the_launcher_once(tmp_path) -> None:
+    """bench/learning.py run: seeds in parallel, each task alone at the multi-task run's
+    per-task env steps and at its wall time, evaluated at the same per-task steps; a second
+    call keeps what exists."""
+    import subprocess
+
+    command = [
+        sys.executable, str(BENCH / "learning.py"), "run",
+        "--launcher", str(Path(__file__).with_name("fake_launcher.py")),
+        "--seeds", "0", "1", "--single", "steps", "time", "--parallel", "2",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    first = subprocess.run(command, capture_output=True, text=True, check=True)
+    single = json.loads((tmp_path / "single-steps/classic_CartPole/seed1/result.json").read_text())[
+        "config"
+    ]
+    assert (single["tasks"], single["seed"], single["env_steps"]) == (["classic/CartPole"], 1, 500)
+    assert (single["max_seconds"], single["eval_every"]) == (0.0, 250)
+    timed = json.loads((tmp_path / "single-time/classic_CartPole/seed0/result.json").read_text())
+    assert timed["config"]["max_seconds"] == 10.0  # the multi-task run's 1,000 steps / 100
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["per_task"]["dmc/cartpole-balance"]["multi"] == [50.0, 100.0]
+    assert report["per_task"]["dmc/cartpole-balance"]["ratio_single-steps"] == [0.5, 0.25, 1.0]
+    assert (tmp_path / "curves.png").exists() and "| 1 | 1,000 |" in first.stdout
+    again = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert again.stdout.count("[bench] kept") == 2 + 2 * 2 * 2
+    bad = subprocess.run(
+        [*command[:3], "--launcher", "nope", "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert bad.returncode and "no launcher 'nope'" in bad.stderr and "proxy3" in bad.stderr
