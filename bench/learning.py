@@ -58,6 +58,13 @@ def launcher_config(launcher: str, overrides: Sequence[str]) -> dict:
     return json.loads(done.stdout)
 
 
+def alone(config: dict, task: str) -> list[str]:
+    """Overrides that make a launcher's run one of ``task`` alone: its task list, and its
+    targets without the other tasks' (a run refuses targets of tasks it does not have)."""
+    targets = [pair for pair in config["targets"] if pair[0] == task]
+    return [f"tasks={json.dumps([task])}", f"targets={json.dumps(targets)}"]
+
+
 def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) -> dict:
     """One run of the launcher into ``run_dir`` (skipped when it has its result already)."""
     result = run_dir / "result.json"
@@ -96,9 +103,9 @@ def run(args: argparse.Namespace) -> None:
         for mode in args.single:
             for task in tasks:
                 for (seed, overrides), record in zip(seeds, multi, strict=True):
-                    alone = [*overrides, f"tasks={json.dumps([task])}", *_budget(mode, record)]
+                    single = [*overrides, *alone(config, task), *_budget(mode, record)]
                     folder = out / f"single-{mode}" / lr.task_folder(task) / f"seed{seed}"
-                    jobs.append((folder, alone))
+                    jobs.append((folder, single))
         list(pool.map(lambda j: launch(args.launcher, j[0], j[1], args.cpus), jobs))
     report(out)
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from learning import launch, launcher_config
+from learning import alone, launch, launcher_config
 from learning_report import task_folder
 
 from mtrl.run_folder import list_checkpoints
@@ -63,16 +63,17 @@ def evaluate(checkpoint: Path, out: Path, episodes: int, tasks: Sequence[str] = 
 def one_seed(args: argparse.Namespace, seed: int, out: Path) -> dict[str, dict[str, float]]:
     """Every model of one seed and its evaluation: {model: {task: mean return}}."""
     common = [*args.set, f"seed={seed}"]
-    tasks = launcher_config(args.launcher, args.set)["tasks"]
+    config = launcher_config(args.launcher, args.set)
+    tasks = config["tasks"]
     budget = f"max_seconds={args.base_minutes * 60}"
     base_run = launch(args.launcher, out / "base", [*common, budget], args.cpus)
     base = newest(out / "base")
     experts, steps = {}, 0
     for task in tasks:
         folder = out / "experts" / task_folder(task)
-        alone = [*common, f"tasks={json.dumps([task])}", f"init_from={base}"]
-        alone.append(f"max_seconds={args.expert_minutes * 60}")
-        steps += launch(args.launcher, folder, alone, args.cpus)["env_steps"]
+        expert = [*common, *alone(config, task), f"init_from={base}"]
+        expert.append(f"max_seconds={args.expert_minutes * 60}")
+        steps += launch(args.launcher, folder, expert, args.cpus)["env_steps"]
         experts[task] = newest(folder)
     joint = [*common, f"init_from={base}", f"env_steps={steps}", "max_seconds=0"]
     launch(args.launcher, out / "joint", joint, args.cpus)

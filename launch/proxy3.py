@@ -5,7 +5,7 @@ of the text game (random play never solves it). ``bench/learning.py`` runs it ov
 single-task (bench/learning.md).
 
     python launch/proxy3.py --set seed=1 --set run_dir=runs/proxy3-seed1
-    python launch/proxy3.py --set 'tasks=["classic/CartPole"]'   # one task, same settings
+    python bench/learning.py run --launcher proxy3 --seeds 0 1 2 3 --single steps
 """
 
 import math
