@@ -130,13 +130,19 @@ def check_compatible(
             f"checkpoint {path} tasks differ: checkpoint has {list(state['tasks'])}, this run "
             f"has {tasks} (use init_from=... to fine-tune on other tasks)"
         )
-    saved = json.loads(json.dumps(state["model"]["config"]))  # tuples -> lists, like ours
-    ours = json.loads(json.dumps(model_config))
-    diffs = [f"{k}: {saved.get(k)!r} vs {v!r}" for k, v in ours.items() if saved.get(k) != v]
+    diffs = model_config_diffs(state["model"]["config"], model_config)
     if diffs:
         raise CheckpointError(
-            f"checkpoint {path} model shape differs (checkpoint vs this run): {'; '.join(diffs)}"
+            f"checkpoint {path} model shape differs (checkpoint vs this run): {diffs}"
         )
+
+
+def model_config_diffs(first: dict[str, Any], second: dict[str, Any]) -> str:
+    """``"key: a vs b; ..."`` for every model-config key whose values differ (a key one side
+    lacks counts), or "" when the two build the same model. Tuples and lists compare equal."""
+    a, b = json.loads(json.dumps(first)), json.loads(json.dumps(second))
+    keys = sorted(set(a) | set(b))
+    return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys if a.get(k) != b.get(k))
 
 
 def saved_config(state: dict[str, Any]) -> dict[str, Any]:

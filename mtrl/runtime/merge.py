@@ -24,7 +24,6 @@ named; so is a task owned by two experts.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,13 +131,10 @@ def load_inputs(base: Path, experts: list[Path]) -> Inputs:
 
 
 def _check_same_base(base: dict[str, Any], expert: dict[str, Any], path: Path) -> None:
-    ours, theirs = base["model"]["config"], expert["model"]["config"]
-    diffs = [
-        k for k in sorted(set(ours) | set(theirs)) if _plain(ours.get(k)) != _plain(theirs.get(k))
-    ]
+    ours = base["model"]["config"]
+    diffs = ckpt.model_config_diffs(ours, expert["model"]["config"])
     if diffs:
-        shown = "; ".join(f"{k}: {ours.get(k)!r} vs {theirs.get(k)!r}" for k in diffs)
-        raise ValueError(f"expert {path} was not fine-tuned from this base (model config {shown})")
+        raise ValueError(f"expert {path} was not fine-tuned from this base (model config {diffs})")
     base_weights, weights = base["model"]["state"], expert["model"]["state"]
     layout = layout_of(list(expert["tasks"]), ours)
     for key, value in weights.items():
@@ -154,10 +150,6 @@ def _check_same_base(base: dict[str, Any], expert: dict[str, Any], path: Path) -
                 f"expert {path} parameter {key} has shape {tuple(value.shape)}, the base's "
                 f"{tuple(base_weights[key].shape)}: not fine-tuned from this base"
             )
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))  # tuples and lists compare equal
 
 
 def merged_state(inputs: Inputs, model: WorldModel, config: MergeConfig) -> dict[str, torch.Tensor]:
