@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -91,7 +92,8 @@ def summary(result: RunResult) -> str:
     last = result.evaluations[-1]["returns"] if result.evaluations else {}
     for task, target in result.targets.items():
         cells = [f"{r[task]:10.1f}" if task in r else f"{'-':>10}" for r in (first, last)]
-        mark = f"{target:8g}" if target is not None else f"{'-':>8}"
+        reachable = target is not None and math.isfinite(target)  # inf: never marked solved
+        mark = f"{target:8g}" if reachable else f"{'-':>8}"
         rows.append(f"{task:32} {' '.join(cells)} {mark}")
     return "\n".join(rows)
 
