@@ -12,6 +12,7 @@ continues where it stopped. A benchmark: it reports, it does not pass or fail.
     python bench/learning.py run --launcher minatar5 --seeds 0 1 2 --single steps \\
         --set 'tasks=["minatar/Breakout","minatar/Freeway","minatar/Asterix"]' --out runs/ma
     python bench/learning.py report bench/results/proxy3
+    python bench/learning.py compare runs/sam runs/no-sam   # per task: difference with its CI
 """
 
 from __future__ import annotations
@@ -153,11 +154,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     make.add_argument("--out", default="bench/results/learning")
     again = commands.add_parser("report", help="the report of runs made before")
     again.add_argument("out")
+    versus = commands.add_parser("compare", help="two run folders' multi-task runs, per task")
+    versus.add_argument("first")
+    versus.add_argument("second")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args)
-    else:
+    elif args.command == "report":
         report(Path(args.out))
+    else:
+        first, second = (lr.load_runs(Path(p)) for p in (args.first, args.second))
+        print(lr.compare(first, second))
 
 
 if __name__ == "__main__":

@@ -97,17 +97,36 @@ def scale(task: str, single_mean: float | None) -> tuple[str, Any]:
     return "none", None
 
 
-def ratio_ci(
-    multi: np.ndarray, single: np.ndarray, reps: int = 2000, seed: int = 0
+def two_sample_ci(
+    a: np.ndarray, b: np.ndarray, how: str = "ratio", reps: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
-    """mean(multi) / mean(single), with a 95 % percentile CI resampling each side's seeds."""
+    """mean(a) / mean(b) (``how="ratio"``) or mean(a) - mean(b) (``"difference"``), with a 95 %
+    percentile CI from a bootstrap that resamples each side's seeds independently."""
     rng = np.random.default_rng(seed)
-    m = multi[rng.integers(0, multi.size, (reps, multi.size))].mean(axis=1)
-    s = single[rng.integers(0, single.size, (reps, single.size))].mean(axis=1)
+    m = a[rng.integers(0, a.size, (reps, a.size))].mean(axis=1)
+    s = b[rng.integers(0, b.size, (reps, b.size))].mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = m / s
+        values = m / s if how == "ratio" else m - s
     low, high = np.nanpercentile(values, [2.5, 97.5])
-    return float(multi.mean() / single.mean()), float(low), float(high)
+    point = a.mean() / b.mean() if how == "ratio" else a.mean() - b.mean()
+    return float(point), float(low), float(high)
+
+
+def compare(first: Runs, second: Runs) -> str:
+    """Two configurations' multi-task runs (e.g. SAM and no SAM, at equal wall time): per task
+    each one's mean final return over seeds and their difference with its CI."""
+    a, b = first["multi"]["all"], second["multi"]["all"]
+    lines = [
+        f"| task | first ({len(a)} seeds) | second ({len(b)} seeds) | first - second [95% CI] |"
+    ]
+    lines.append("|---|---|---|---|")
+    for task in a[0]["config"]["tasks"]:
+        x, y = final_scores(a, task), final_scores(b, task)
+        diff, low, high = two_sample_ci(x, y, "difference")
+        lines.append(
+            f"| {task} | {x.mean():.1f} | {y.mean():.1f} | {diff:+.1f} [{low:+.1f}, {high:+.1f}] |"
+        )
+    return "\n".join(lines)
 
 
 def summarise(runs: Runs, bars: Mapping[str, Bar]) -> dict[str, Any]:
@@ -137,7 +156,8 @@ def summarise(runs: Runs, bars: Mapping[str, Bar]) -> dict[str, Any]:
             if not records:
                 continue
             entry[mode] = final_scores(records, task).tolist()
-            entry[f"ratio_{mode}"] = ratio_ci(final_scores(multi, task), np.array(entry[mode]))
+            ratio = two_sample_ci(final_scores(multi, task), np.array(entry[mode]))
+            entry[f"ratio_{mode}"] = ratio
         single = entry.get("single-steps")
         how, fn = scale(task, float(np.mean(single)) if single else None)
         entry["scale"] = how

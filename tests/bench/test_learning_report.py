@@ -157,3 +157,11 @@ def test_the_runner_makes_every_run_through_the_launcher_once(tmp_path) -> None:
         [*command[:3], "--launcher", "nope", "--out", str(tmp_path)], capture_output=True, text=True
     )
     assert bad.returncode and "no launcher 'nope'" in bad.stderr and "proxy3" in bad.stderr
+
+
+def test_compare_gives_the_difference_of_two_configurations(lr, runs, tmp_path) -> None:
+    loaded = lr.load_runs(runs)
+    table = lr.compare(loaded, loaded)
+    assert "| classic/CartPole | 300.0 | 300.0 | +0.0 [-" in table  # itself: a CI around 0
+    diff = lr.two_sample_ci(np.array([3.0, 5.0]), np.array([1.0, 1.0]), "difference")
+    assert diff == (3.0, 2.0, 4.0)
