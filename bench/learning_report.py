@@ -228,9 +228,10 @@ def _yes(value: bool | None) -> str:
 
 
 def plot(runs: Runs, bars: Mapping[str, Bar], path: Path) -> None:
-    """Per task: evaluation returns against env steps of that task, the mean over seeds as a
-    line and the range over seeds as a band, for the multi-task runs and each single-task
-    mode; the bar as a dashed line."""
+    """Per task (columns), for the multi-task runs and each single-task mode: evaluation
+    returns against env steps of that task (top) and training returns, the mean of the last
+    10 episodes, against wall time (bottom); the mean over seeds as a line, the range over
+    seeds as a band, the bar as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,26 +239,56 @@ def plot(runs: Runs, bars: Mapping[str, Bar], path: Path) -> None:
 
     multi = runs["multi"]["all"]
     tasks = multi[0]["config"]["tasks"]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7), squeeze=False)
+    for column, task in enumerate(tasks):
         sides = [("multi-task", multi, len(tasks), "C0")]
         for i, mode in enumerate(("single-steps", "single-time")):
             if runs.get(mode, {}).get(task):
                 sides.append((f"single ({mode[7:]})", runs[mode][task], 1, f"C{i + 1}"))
+        top, bottom = axes[0][column], axes[1][column]
         for label, records, share, color in sides:
-            steps, mean, low, high = band(records, task, share)
             name = f"{label}, {len(records)} seeds"
-            ax.plot(steps, mean, color=color, marker="o", markersize=3, label=name)
-            ax.fill_between(steps, low, high, color=color, alpha=0.2)
-        if task in bars:
-            ax.axhline(bars[task].value, color="grey", linestyle="--", linewidth=1)
-        ax.set_title(task)
-        ax.set_xlabel("env steps of this task")
-        ax.set_ylabel("evaluation return")
-        ax.legend(fontsize=7)
+            steps, mean, low, high = band(records, task, share)
+            top.plot(steps, mean, color=color, marker="o", markersize=3, label=name)
+            top.fill_between(steps, low, high, color=color, alpha=0.2)
+            minutes, mean, low, high = training_band(records, task)
+            bottom.plot(minutes, mean, color=color, label=name)
+            bottom.fill_between(minutes, low, high, color=color, alpha=0.2)
+        for ax, x, y in ((top, "env steps of this task", "evaluation return"),
+                         (bottom, "wall time (min)", "training return (last 10)")):  # fmt: skip
+            if task in bars:
+                ax.axhline(bars[task].value, color="grey", linestyle="--", linewidth=1)
+            ax.set_title(task)
+            ax.set_xlabel(x)
+            ax.set_ylabel(y)
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def training_band(
+    records: list[dict[str, Any]], task: str, window: int = 10, points: int = 200
+) -> tuple[np.ndarray, ...]:
+    """Seeds' training returns (the mean of the last ``window`` episodes at each episode's
+    end) on a common grid of wall minutes, up to the shortest run: mean, min and max."""
+    curves = []
+    for record in records:
+        ends = [(s / 60, r) for s, t, r in record["train_episodes"] if t == task]
+        if not ends:
+            continue
+        minutes, returns = np.array(ends).T
+        kernel = np.ones(window)
+        means = (
+            np.convolve(returns, kernel)[: returns.size]
+            / np.convolve(np.ones_like(returns), kernel)[: returns.size]
+        )
+        curves.append((minutes, means))
+    if not curves:
+        return (np.zeros(0),) * 4
+    grid = np.linspace(0, min(m[-1] for m, _ in curves), points)
+    values = np.stack([np.interp(grid, m, v) for m, v in curves])
+    return grid, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
 
 
 def band(records: list[dict[str, Any]], task: str, share: int) -> tuple[np.ndarray, ...]:
