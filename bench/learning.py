@@ -150,7 +150,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="for every run"
     )
     make.add_argument("--parallel", type=int, default=1, help="runs at once")
-    make.add_argument("--cpus", type=int, default=2, help="CPUs of each run's local Ray")
+    make.add_argument(
+        "--cpus",
+        type=int,
+        default=2,
+        help="CPUs of each run's local Ray: at least what the launcher's resources ask for "
+        "(2 for tiny, proxy3, minatar5; fewer and its actors wait for placement)",
+    )
     make.add_argument("--out", default="bench/results/learning")
     again = commands.add_parser("report", help="the report of runs made before")
     again.add_argument("out")
