@@ -28,6 +28,8 @@ from pathlib import Path
 
 import learning_report as lr
 
+from mtrl.envs.registry import get_task
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The proxy's bars (issue 20): CartPole >= 400 and cartpole-balance >= 600 as the last
@@ -61,9 +63,16 @@ def launcher_config(launcher: str, overrides: Sequence[str]) -> dict:
 
 def alone(config: dict, task: str) -> list[str]:
     """Overrides that make a launcher's run one of ``task`` alone: its task list, and its
-    targets without the other tasks' (a run refuses targets of tasks it does not have)."""
+    targets and discounts without the other tasks' (a run refuses those of tasks and suites
+    it does not have)."""
+    own = {task, get_task(task).suite}
     targets = [pair for pair in config["targets"] if pair[0] == task]
-    return [f"tasks={json.dumps([task])}", f"targets={json.dumps(targets)}"]
+    discounts = [pair for pair in config["replay"]["task_discounts"] if pair[0] in own]
+    return [
+        f"tasks={json.dumps([task])}",
+        f"targets={json.dumps(targets)}",
+        f"replay.task_discounts={json.dumps(discounts)}",
+    ]
 
 
 def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) -> dict:

@@ -4,9 +4,10 @@ config (each task scores 100 * (seed + 1) / number of tasks), without training."
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from mtrl.agents.replay import ReplayConfig
 from mtrl.envs.registry import resolve_tasks
 from mtrl.runtime import RunConfig
 from mtrl.runtime.config import to_json
@@ -24,6 +25,9 @@ class FakeConfig(RunConfig):
         ("classic/CartPole", math.inf),
         ("dmc/cartpole-balance", math.inf),
     )
+    replay: ReplayConfig = field(
+        default_factory=lambda: ReplayConfig(task_discounts=(("dmc", 0.99), ("classic", 0.98)))
+    )
     run_dir: str = "runs/fake"
 
 
@@ -33,7 +37,9 @@ def main() -> None:
     if args.print_config:
         print(to_json(config))
         return
-    config.task_targets(resolve_tasks(config.tasks))  # the driver's check of the targets
+    specs = resolve_tasks(config.tasks)
+    config.task_targets(specs)  # the driver's checks of targets and discounts
+    config.replay.discounts(specs)
     score = 100.0 * (config.seed + 1) / len(config.tasks)
     # 100 env steps per second of the budget: wall time ends a run as env steps do.
     steps = min(config.env_steps, int(config.max_seconds * 100) or config.env_steps)
