@@ -99,7 +99,8 @@ def one_seed(args: argparse.Namespace, seed: int, out: Path) -> dict[str, dict[s
 def report(out: Path) -> None:
     """Per task and model: the mean over seeds [min, max], and each model's mean over tasks
     of (return / expert's return)."""
-    seeds = {p.name: json.loads(p.read_text()) for p in sorted(out.glob("seed*/scores.json"))}
+    files = sorted(out.glob("seed*/scores.json"))
+    seeds = {path.parent.name: json.loads(path.read_text()) for path in files}
     if not seeds:
         raise SystemExit(f"no seed*/scores.json under {out}")
     first = next(iter(seeds.values()))
