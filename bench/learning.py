@@ -29,10 +29,11 @@ from pathlib import Path
 import learning_report as lr
 
 from mtrl.envs.registry import get_task
+from mtrl.runtime.results import RESULT_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The proxy's bars (issue 20): CartPole >= 400 and cartpole-balance >= 600 as the last
+# launch/proxy3.py's bars (issue 20): CartPole >= 400 and cartpole-balance >= 600 as the last
 # evaluation's mean return, the text game solved (all 8 points) in >= 80 % of its episodes.
 BARS = {
     "classic/CartPole": lr.Bar(400.0),
@@ -77,7 +78,7 @@ def alone(config: dict, task: str) -> list[str]:
 
 def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) -> dict:
     """One run of the launcher into ``run_dir`` (skipped when it has its result already)."""
-    result = run_dir / "result.json"
+    result = run_dir / RESULT_NAME
     if result.exists():
         print(f"[bench] kept {run_dir}", flush=True)
         return json.loads(result.read_text())
@@ -136,7 +137,7 @@ def report(out: Path) -> None:
     summary = lr.summarise(runs, BARS)
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     lr.plot(runs, BARS, out / "curves.png")
-    print(lr.markdown(summary, BARS))
+    print(lr.markdown(summary))
     print(f"\nraw: {out}/**/result.json; summary: {out}/report.json; figure: {out}/curves.png")
 
 

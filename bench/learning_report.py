@@ -25,6 +25,7 @@ import numpy as np
 
 from mtrl.envs.registry import get_task
 from mtrl.eval.metrics import normalized_score, stratified_bootstrap
+from mtrl.runtime.results import RESULT_NAME
 
 MODES = ("multi", "single-steps", "single-time")
 Runs = Mapping[str, Mapping[str, list[dict[str, Any]]]]  # {mode: {task or "all": [records]}}
@@ -54,7 +55,7 @@ def load_runs(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """``{mode: {task or "all": [run records, by seed]}}``; a multi-task run is under "all"."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for mode in MODES:
-        for path in sorted((out / mode).glob("**/result.json")):
+        for path in sorted((out / mode).glob(f"**/{RESULT_NAME}")):
             record = json.loads(path.read_text())
             record["seed"] = int(record["config"]["seed"])
             record["path"] = str(path.parent)
@@ -189,7 +190,7 @@ def aggregates(normalised: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, 
     return out
 
 
-def markdown(report: dict[str, Any], bars: Mapping[str, Bar]) -> str:
+def markdown(report: dict[str, Any]) -> str:
     """The tables for bench/learning.md: every seed, then per task, then the aggregates."""
     tasks = report["tasks"]
     lines = ["| seed | env steps | updates | min | " + " | ".join(tasks) + " | all bars |"]

@@ -108,7 +108,7 @@ def test_summary_per_seed_ratios_and_aggregates(lr, runs) -> None:
     iqm = report["aggregates"]["multi"]["iqm"][0]
     assert iqm == pytest.approx(np.sort(multi.ravel())[1:5].mean())
     assert report["aggregates"]["single-steps"]["seeds"] == 2
-    table = lr.markdown(report, bars)
+    table = lr.markdown(report)
     assert "| 0 | 3,000 | 750 | 1.0 | 400.0 ✓ | 700.0 ✓ | 5.0 | **yes** |" in table
 
 
