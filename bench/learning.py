@@ -5,8 +5,10 @@ Every run is ``python launch/<launcher>.py`` in a subprocess (the path users run
 Ray on 127.0.0.1, its config class, ``--set`` overrides), writing its raw results to
 ``result.json`` in its folder. ``run`` makes the runs (``--parallel`` runs at once on a bigger
 machine, ``--cpus`` each) and then the report; ``report`` redraws it from the folders alone.
-Runs that already have a ``result.json`` are not made again, so an interrupted benchmark
-continues where it stopped. A benchmark: it reports, it does not pass or fail.
+Runs go seed by seed (a seed's multi-task run, then its tasks alone). Runs that already have
+a ``result.json`` are not made again and a run stopped part way continues from its newest
+checkpoint, so an interrupted benchmark continues where it stopped. A benchmark: it reports,
+it does not pass or fail.
 
     python bench/learning.py run --launcher proxy3 --seeds 0 1 2 3 --out bench/results/proxy3
     python bench/learning.py run --launcher minatar5 --seeds 0 1 2 --single steps \\
@@ -23,12 +25,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import learning_report as lr
 
 from mtrl.envs.registry import get_task
+from mtrl.runtime.checkpoint import latest_checkpoint
 from mtrl.runtime.results import RESULT_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,18 +81,21 @@ def alone(config: dict, task: str) -> list[str]:
 
 
 def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) -> dict:
-    """One run of the launcher into ``run_dir`` (skipped when it has its result already)."""
+    """One run of the launcher into ``run_dir``: skipped when it has its result already, and
+    continued from its newest checkpoint when an earlier call was stopped part way."""
     result = run_dir / RESULT_NAME
     if result.exists():
         print(f"[bench] kept {run_dir}", flush=True)
         return json.loads(result.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(script(launcher)), "--num-cpus", str(cpus)]
+    if latest_checkpoint(run_dir) is not None:
+        command += ["--resume", str(run_dir)]
     for override in [*overrides, f"run_dir={run_dir}"]:
         command += ["--set", override]
     print(f"[bench] {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    with open(run_dir / "launcher.log", "w") as log:
+    with open(run_dir / "launcher.log", "a") as log:
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
     if code.returncode or not result.exists():
         raise SystemExit(f"run {run_dir} failed ({code.returncode}): see {run_dir}/launcher.log")
@@ -96,29 +103,52 @@ def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) ->
     return json.loads(result.read_text())
 
 
-def run(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class Job:
+    folder: Path
+    overrides: tuple[str, ...]
+    after: Path | None = None  # the multi-task run whose result sets this run's budget
+    task: str = ""
+    mode: str = ""
+
+
+def jobs(args: argparse.Namespace, config: dict) -> list[Job]:
+    """Every run, seed by seed: a seed's multi-task run, then its tasks alone (so a benchmark
+    stopped part way has whole seeds to report)."""
     out = Path(args.out).resolve()
-    config = launcher_config(args.launcher, args.set)
-    tasks = config["tasks"]
-    if len(tasks) < 2 and args.single:
-        raise SystemExit(f"one task ({tasks}): nothing to compare single-task runs against")
-    seeds = [(seed, [*args.set, f"seed={seed}"]) for seed in args.seeds]
-    with ThreadPoolExecutor(args.parallel) as pool:
-        multi = list(
-            pool.map(
-                lambda s: launch(args.launcher, out / "multi" / f"seed{s[0]}", s[1], args.cpus),
-                seeds,
-            )
-        )
-        jobs = []
+    every: list[Job] = []
+    for seed in args.seeds:
+        overrides = (*args.set, f"seed={seed}")
+        multi = out / "multi" / f"seed{seed}"
+        every.append(Job(multi, overrides))
         for mode in args.single:
-            for task in tasks:
-                for (seed, overrides), record in zip(seeds, multi, strict=True):
-                    single = [*overrides, *alone(config, task), *_budget(mode, record)]
-                    folder = out / f"single-{mode}" / lr.task_folder(task) / f"seed{seed}"
-                    jobs.append((folder, single))
-        list(pool.map(lambda j: launch(args.launcher, j[0], j[1], args.cpus), jobs))
-    report(out)
+            for task in config["tasks"]:
+                folder = out / f"single-{mode}" / lr.task_folder(task) / f"seed{seed}"
+                single = (*overrides, *alone(config, task))
+                every.append(Job(folder, single, after=multi, task=task, mode=mode))
+    return every
+
+
+def run(args: argparse.Namespace) -> None:
+    config = launcher_config(args.launcher, args.set)
+    if len(config["tasks"]) < 2 and args.single:
+        raise SystemExit(f"one task ({config['tasks']}): nothing to compare single runs against")
+    waiting, done = jobs(args, config), {}
+    running: dict[Future, Job] = {}
+    with ThreadPoolExecutor(args.parallel) as pool:
+        while waiting or running:
+            # In order, as many as --parallel allows of the runs whose multi-task run is done.
+            for job in [j for j in waiting if j.after is None or j.after in done]:
+                if len(running) == args.parallel:
+                    break
+                waiting.remove(job)
+                budget = _budget(job.mode, done[job.after]) if job.after else []
+                args_ = (args.launcher, job.folder, [*job.overrides, *budget], args.cpus)
+                running[pool.submit(launch, *args_)] = job
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done[running.pop(future).folder] = future.result()
+    report(Path(args.out).resolve())
 
 
 def _budget(mode: str, multi: dict) -> list[str]:

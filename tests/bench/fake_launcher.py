@@ -1,6 +1,7 @@
 """A stand-in for a ``launch/*.py`` script in the bench tests: the launchers' own options and
-config checks (``mtrl.runtime.launch``), and a ``result.json`` whose returns follow from the
-config (each task scores 100 * (seed + 1) / number of tasks), without training."""
+config checks (``mtrl.runtime.launch``; ``--resume`` only leaves a note), and a
+``result.json`` whose returns follow from the config (each task scores 100 * (seed + 1) /
+number of tasks), without training."""
 
 import math
 import sys
@@ -33,7 +34,10 @@ class FakeConfig(RunConfig):
 
 def main() -> None:
     args = parse_args(sys.argv[1:])
+    resumed, args.resume = args.resume, ""  # no real checkpoint to read: say it was asked
     config = build_config(FakeConfig, args)
+    if resumed:
+        (Path(config.run_dir) / "resumed").write_text(resumed)
     if args.print_config:
         print(to_json(config))
         return

@@ -160,6 +160,37 @@ def test_the_runner_makes_every_run_through_the_launcher_once(tmp_path) -> None:
     assert bad.returncode and "no launcher 'nope'" in bad.stderr and "proxy3" in bad.stderr
 
 
+def test_the_runner_goes_seed_by_seed_and_continues_a_stopped_run(tmp_path) -> None:
+    """One at a time, a seed's multi-task run comes before its tasks alone and the next seed;
+    a run folder with a checkpoint and no result is resumed, the others start afresh."""
+    import subprocess
+
+    stopped = tmp_path / "multi/seed1/checkpoints"
+    stopped.mkdir(parents=True)
+    (stopped / "ckpt-000000000300.pt").write_bytes(b"")
+    command = [
+        sys.executable, str(BENCH / "learning.py"), "run",
+        "--launcher", str(Path(__file__).with_name("fake_launcher.py")),
+        "--seeds", "0", "1", "--single", "steps", "--out", str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    order = [
+        line.split("run_dir=")[1].removeprefix(str(tmp_path) + "/")
+        for line in done.stdout.splitlines()
+        if line.startswith("[bench] ") and "run_dir=" in line
+    ]
+    assert order == [
+        "multi/seed0",
+        "single-steps/classic_CartPole/seed0",
+        "single-steps/dmc_cartpole-balance/seed0",
+        "multi/seed1",
+        "single-steps/classic_CartPole/seed1",
+        "single-steps/dmc_cartpole-balance/seed1",
+    ]
+    assert (tmp_path / "multi/seed1/resumed").read_text() == str(tmp_path / "multi/seed1")
+    assert not (tmp_path / "multi/seed0/resumed").exists()
+
+
 def test_compare_gives_the_difference_of_two_configurations(lr, runs, tmp_path) -> None:
     loaded = lr.load_runs(runs)
     table = lr.compare(loaded, loaded)
