@@ -40,11 +40,13 @@ def run_state(
     config: Any,
     learner: dict[str, Any],
     dps: dict[str, Any],
-    counters: dict[str, int],
+    counters: dict[str, float],
     replay: dict[str, Any],
+    evaluations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A checkpoint's contents, the one layout (``learner``: ``learner_state``'s model,
-    learner and RNG states; ``config``: the run's config dataclass)."""
+    learner and RNG states; ``config``: the run's config dataclass; ``evaluations``: the
+    run's evaluation records so far, as JSON text, which a resumed run's results carry on)."""
     return {
         "version": CHECKPOINT_VERSION,
         "tasks": tasks,
@@ -55,6 +57,7 @@ def run_state(
         "counters": counters,
         "driver_torch_rng": torch.get_rng_state(),
         "replay": replay,
+        "evaluations": json.dumps(evaluations or []),
     }
 
 

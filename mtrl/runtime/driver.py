@@ -15,6 +15,7 @@ loads them; a new learner call waits for the servers when they would trail by mo
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import signal
@@ -66,6 +67,8 @@ class Driver:
             ckpt.check_compatible(Path(restore_from), state, self.names, self._model_dict())
         self.dps = self._dps()
         self.env_steps = self.updates = self.episodes = self.evaluated = 0
+        self.evaluations: list[dict[str, Any]] = []
+        self.seconds_before = 0.0  # wall time of the run's earlier sessions (resumed runs)
         self.evaluating_at = (0, 0)  # env steps and updates of the weights under evaluation
         self.actors = create_actors(config, self.tasks, self.model_config, restore_from, inline)
         if state is not None:
@@ -74,7 +77,6 @@ class Driver:
             self._init_from(Path(config.init_from))
         self.writer = MetricsWriter(self.run_dir, self.env_steps if state is not None else None)
         self.progress = Progress(config.env_steps, tuple(self.names))
-        self.evaluations: list[dict[str, Any]] = []
         # Bounded: a text game ends ~1,000 episodes a minute, and runs last days (bench/soak.py).
         self.train_episodes: deque[tuple[float, str, float]] = deque(maxlen=TRAIN_EPISODES_KEPT)
         self.checkpoints: list[Path] = []
@@ -110,6 +112,9 @@ class Driver:
         self.env_steps, self.updates = int(counters["env_steps"]), int(counters["updates"])
         self.episodes = int(counters.get("episodes", 0))
         self.evaluated = int(counters.get("evaluations", 0))
+        # Wall time goes on from the checkpoint: max_seconds is the run's budget, not a session's.
+        self.seconds_before = float(counters.get("seconds", 0.0))
+        self.evaluations = json.loads(state.get("evaluations", "[]"))
         self.dps.load_state_dict(state["dps"])
         learner_state = {k: state[k] for k in ("model", "learner", "numpy_rng", "torch_rng")}
         calls.get(self.actors.learner.load(calls.put(learner_state, self.inline)))
@@ -132,7 +137,7 @@ class Driver:
 
     def run(self) -> RunResult:
         config = self.config
-        started = self.started = time.perf_counter()
+        self.started = time.perf_counter()
         previous = self._install_sigterm()
         self.version, self.acked = -1, -1
         self.weights_ref, self.acks = None, []
@@ -209,7 +214,7 @@ class Driver:
             self.evaluations,
             list(self.train_episodes),
             self.worker_pids,
-            time.perf_counter() - started,
+            self._elapsed(),
             self.stop_reason,
             dict(self.dps.targets),
         )
@@ -220,7 +225,7 @@ class Driver:
         return lost_message(role_of(self.actors, error.actor_id or ""), error, self.run_dir)
 
     def _elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return self.seconds_before + time.perf_counter() - self.started
 
     def _progress(self) -> float:
         """How much of the budget is spent: env steps, or wall time when that is the budget."""
@@ -381,9 +386,16 @@ class Driver:
             "updates": self.updates,
             "episodes": self.episodes,
             "evaluations": self.evaluated,
+            "seconds": self._elapsed(),
         }
         state = ckpt.run_state(
-            self.names, self.config, learner, self.dps.state_dict(), counters, replay
+            self.names,
+            self.config,
+            learner,
+            self.dps.state_dict(),
+            counters,
+            replay,
+            self.evaluations,
         )
         path = ckpt.write_checkpoint(
             self.run_dir, state, self.env_steps, self.config.keep_checkpoints

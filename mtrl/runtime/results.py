@@ -11,7 +11,7 @@ from typing import Any
 from mtrl.runtime import checkpoint as ckpt
 
 TRAIN_EPISODES_KEPT = 200_000  # newest training episodes a result keeps: ~25 MB of tuples
-RESULT_NAME = "result.json"  # in the run folder: the raw results of the run's last session
+RESULT_NAME = "result.json"  # in the run folder: the raw results of the run
 
 
 class RunLost(RuntimeError):
@@ -50,8 +50,9 @@ def lost_message(role: str, error: Any, run_dir: Path) -> str:
 
 def write_result(result: RunResult, config_json: str) -> Path:
     """The run's raw results as JSON in its folder (the config, counters, every evaluation's
-    episodes and the training episodes), so that anyone can redraw its figures. It holds what
-    this process saw; a resumed run keeps the earlier file as ``result-<env steps>.json``."""
+    episodes and the training episodes), so that anyone can redraw its figures. A resumed run's
+    evaluations and seconds go back to its start (they travel in the checkpoints), its training
+    episodes to the resume; it keeps the earlier file as ``result-<env steps>.json``."""
     record = {
         "config": json.loads(config_json),
         "env_steps": result.env_steps,

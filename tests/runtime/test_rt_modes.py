@@ -1,6 +1,7 @@
 """One loop, two modes: a checkpoint written by the single-process mode resumes on Ray with
 its counters continuing, and the reverse; ``mtrl eval`` reads both the same way."""
 
+import json
 from dataclasses import replace
 
 from mtrl.agents.acting import ActingConfig
@@ -37,6 +38,11 @@ def _continues(first, second) -> None:
     # Evaluation k's seeds continue across the modes: one evaluation per run here.
     assert after["evaluations"] == before["evaluations"] + 1
     assert after["episodes"] >= before["episodes"]
+    # Its results go back to the run's start: earlier evaluations kept, the clock continued.
+    assert second.evaluations[:-1] == json.loads(json.dumps(first.evaluations))
+    assert len(second.evaluations) == len(first.evaluations) + 1
+    assert first.seconds >= before["seconds"] > 0 and second.seconds > before["seconds"]
+    assert second.evaluations[-1]["seconds"] > before["seconds"]
 
 
 def test_checkpoints_resume_across_the_two_modes(mtrl_cache, ray_local, tmp_path) -> None:
