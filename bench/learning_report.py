@@ -151,7 +151,11 @@ def summarise(runs: Runs, bars: Mapping[str, Bar]) -> dict[str, Any]:
         report["seeds_holding_every_bar"] = int(sum(held_all))
     normalised: dict[str, dict[str, np.ndarray]] = {}
     for task in tasks:
-        entry: dict[str, Any] = {"multi": final_scores(multi, task).tolist()}
+        entry: dict[str, Any] = {
+            "multi": final_scores(multi, task).tolist(),
+            "random": get_task(task).random_score,
+            "bar": bars[task].value if task in bars else None,
+        }
         for mode in ("single-steps", "single-time"):
             records = runs.get(mode, {}).get(task)
             if not records:
@@ -202,18 +206,22 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {run['seed']} | {run['env_steps']:,} | {run['updates']:,} | "
             f"{run['seconds'] / 60:.1f} | " + " | ".join(cells) + f" | {_yes(every)} |"
         )
-    lines += ["", "| task | multi (mean of seeds) | single, equal steps | multi/single [95% CI] |"]
-    lines.append("|---|---|---|---|")
+    lines += [
+        "",
+        "| task | random | bar | multi (mean of seeds) | single, equal steps | "
+        "multi/single [95% CI] |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, entry in report["per_task"].items():
-        single = entry.get("single-steps")
-        ratio = entry.get("ratio_single-steps")
-        lines.append(
-            f"| {task} | {np.mean(entry['multi']):.2f} | "
-            + (f"{np.mean(single):.2f}" if single else "-")
-            + " | "
-            + (f"{ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}]" if ratio else "-")
-            + " |"
-        )
+        single, ratio = entry.get("single-steps"), entry.get("ratio_single-steps")
+        cells = [
+            _number(entry.get("random")),
+            _number(entry.get("bar")),
+            _number(np.mean(entry["multi"])),
+            _number(np.mean(single) if single else None),
+            f"{ratio[0]:.2f} [{ratio[1]:.2f}, {ratio[2]:.2f}]" if ratio else "-",
+        ]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines += ["", "| runs | seeds | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|"]
     for mode, agg in report["aggregates"].items():
         iqm, mean = agg["iqm"], agg["mean"]
@@ -222,6 +230,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"{mean[0]:.2f} [{mean[1]:.2f}, {mean[2]:.2f}] |"
         )
     return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def _yes(value: bool | None) -> str:

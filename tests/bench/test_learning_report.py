@@ -110,6 +110,29 @@ def test_summary_per_seed_ratios_and_aggregates(lr, runs) -> None:
     assert report["aggregates"]["single-steps"]["seeds"] == 2
     table = lr.markdown(report)
     assert "| 0 | 3,000 | 750 | 1.0 | 400.0 ✓ | 700.0 ✓ | 5.0 | **yes** |" in table
+    # Per task: the measured random return, the bar, multi and single means, the ratio.
+    assert "| minatar/Breakout | 0.375 | - | 7.5 | 15.0 | 0.50 [" in table
+
+
+def test_minatar_games_are_held_to_five_times_random(runs) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("learning_bench", BENCH / "learning.py")
+        bench = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = bench  # dataclasses look their module up
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(BENCH))
+    every = bench.bars(["text/tw-simple-dense", "minatar/Breakout", "minatar/Seaquest"])
+    assert every["text/tw-simple-dense"].kind == "solved"
+    assert every["minatar/Breakout"].value == pytest.approx(5 * 0.375)
+    assert every["minatar/Seaquest"].value == pytest.approx(5 * 0.111)
+    report = bench.lr.summarise(bench.lr.load_runs(runs), every)
+    assert [r["held"] for r in report["multi_runs"]] == [
+        {"minatar/Breakout": True},  # 5 >= 1.875
+        {"minatar/Breakout": True},
+    ]
+    assert report["per_task"]["minatar/Breakout"]["bar"] == pytest.approx(1.875)
 
 
 def test_curves_band_over_seeds_on_per_task_steps(lr, runs, tmp_path) -> None:
