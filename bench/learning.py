@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         default=2,
         help="CPUs of each run's local Ray: at least what the launcher's resources ask for "
-        "(2 for tiny, proxy3, minatar5; fewer and its actors wait for placement)",
+        "(2 for tiny, proxy3, minatar5; with fewer the launcher refuses the run)",
     )
     make.add_argument("--out", default="bench/results/learning")
     again = commands.add_parser("report", help="the report of runs made before")

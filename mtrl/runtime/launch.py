@@ -22,6 +22,7 @@ from mtrl.runtime.checkpoint import CheckpointError, read_checkpoint, resolve_re
 from mtrl.runtime.config import RunConfig, apply_overrides, from_json, to_json
 from mtrl.runtime.driver import Driver, RunLost, RunResult
 from mtrl.runtime.smoke import smoke_overrides
+from mtrl.runtime.topology import demand
 
 # Forwarded to a Ray started here, so every actor sees the same caches and offline settings.
 ENV_VARS = ("MTRL_CACHE", "MTRL_BUILD_DIR", "MUJOCO_GL", "HF_HUB_OFFLINE", "MTRL_JERICHO_DIR")
@@ -59,15 +60,31 @@ def build_config(cls: type[RunConfig], args: argparse.Namespace) -> RunConfig:
     return apply_overrides(config, [*smoke, *args.set])  # validated once, the user's last
 
 
-def connect(num_cpus: int = 0) -> None:
+def connect(num_cpus: int = 0) -> bool:
+    """Connect to Ray; True when that started a local Ray of this machine alone."""
     if ray.is_initialized():
-        return
+        return False
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address="auto")  # ray job submit, or a user pointing at a cluster
-        return
+        return False
     env = {k: os.environ[k] for k in ENV_VARS if k in os.environ}
     # A new instance on 127.0.0.1 only, whose processes end with this one (local_ray.py).
     local_ray.start(num_cpus or None, env, log_to_driver=True)
+    return True
+
+
+def check_fits(config: RunConfig) -> None:
+    """A local Ray gains no nodes: a run asking for more than it has would wait for ever for
+    room for its actors, so it is refused at once, naming what to change."""
+    have = ray.cluster_resources()
+    for kind, need in demand(config).items():
+        if need > have.get(kind, 0.0) + 1e-9:
+            raise ValueError(
+                f"the run's actors ask for {need:g} {kind}s (resources.*_{kind.lower()}s, "
+                f"num_workers, num_search_servers, num_learners) but this local Ray has "
+                f"{have.get(kind, 0.0):g}: raise --num-cpus (0: all of the machine's), lower "
+                "those settings, or submit the run to a cluster"
+            )
 
 
 def run(config: RunConfig, resume: str = "", inline: bool = False) -> RunResult:
@@ -110,7 +127,8 @@ def main(cls: type[RunConfig], argv: Sequence[str] | None = None) -> int:
         if args.print_config:
             print(to_json(config))
             return 0
-        connect(args.num_cpus)
+        if connect(args.num_cpus):
+            check_fits(config)
         result = run(config, resume=args.resume)
     except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -53,6 +53,22 @@ def worker_tasks(config: RunConfig, index: int) -> tuple[str, ...]:
     return tuple(spec.id for spec in resolve_tasks(names))
 
 
+def demand(config: RunConfig) -> dict[str, float]:
+    """The CPUs and GPUs that ``create_actors`` asks Ray for, summed over the run's actors."""
+    res = config.resources
+    evaluators = 1 if config.eval_episodes > 0 else 0
+    return {
+        "CPU": config.num_workers * res.worker_cpus
+        + config.num_search_servers * res.search_cpus
+        + config.num_replay_shards * res.replay_cpus
+        + config.num_learners * res.learner_cpus
+        + evaluators * res.evaluator_cpus,
+        "GPU": config.num_search_servers * res.search_gpus
+        + config.num_learners * res.learner_gpus
+        + evaluators * res.evaluator_gpus,
+    }
+
+
 def create_actors(
     config: RunConfig,
     tasks: TaskSet,

@@ -205,3 +205,24 @@ def test_worker_tasks_expand_suite_names() -> None:
     )
     assert worker_tasks(both, 0) == atari8
     assert worker_tasks(both, 1) == ("classic/CartPole",)
+
+
+def test_a_run_larger_than_its_local_ray_is_refused_at_once(monkeypatch) -> None:
+    """A local Ray gains no nodes: the launcher refuses what would wait for ever for room."""
+    from mtrl.runtime import launch
+    from mtrl.runtime.topology import demand
+
+    config = tiny_class()()  # TWO_CORES: worker 0.5 + search 0.5 + learner 1
+    assert demand(config) == {"CPU": 2.0, "GPU": 0.0}
+    monkeypatch.setattr(launch.ray, "cluster_resources", lambda: {"CPU": 1.0})
+    with pytest.raises(ValueError, match=r"ask for 2 CPUs .*this local Ray has 1: raise --num"):
+        launch.check_fits(config)
+    monkeypatch.setattr(launch.ray, "cluster_resources", lambda: {"CPU": 2.0})
+    launch.check_fits(config)  # it fits
+    # Only GPUs short: half a GPU for the search server and one for the learner.
+    res = dataclasses.replace(
+        config.resources, worker_cpus=0, search_cpus=0, learner_cpus=0, search_gpus=0.5,
+        learner_gpus=1.0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"ask for 1.5 GPUs .*has 0"):
+        launch.check_fits(dataclasses.replace(config, resources=res))
