@@ -80,18 +80,10 @@ def launcher_config(launcher: str, overrides: Sequence[str]) -> dict:
     return json.loads(done.stdout)
 
 
-def alone(config: dict, task: str) -> list[str]:
-    """Overrides that make a launcher's run one of ``task`` alone: its task list, and its
-    targets and discounts without the other tasks' (a run refuses those of tasks and suites
-    it does not have)."""
-    own = {task, get_task(task).suite}
-    targets = [pair for pair in config["targets"] if pair[0] == task]
-    discounts = [pair for pair in config["replay"]["task_discounts"] if pair[0] in own]
-    return [
-        f"tasks={json.dumps([task])}",
-        f"targets={json.dumps(targets)}",
-        f"replay.task_discounts={json.dumps(discounts)}",
-    ]
+def alone(task: str) -> list[str]:
+    """Overrides that make a launcher's run one of ``task`` alone (its targets and discounts
+    of the other tasks are ignored by the run)."""
+    return [f"tasks={json.dumps([task])}"]
 
 
 def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) -> dict:
@@ -138,7 +130,7 @@ def jobs(args: argparse.Namespace, config: dict) -> list[Job]:
         for mode in args.single:
             for task in config["tasks"]:
                 folder = out / f"single-{mode}" / lr.task_folder(task) / f"seed{seed}"
-                single = (*overrides, *alone(config, task))
+                single = (*overrides, *alone(task))
                 every.append(Job(folder, single, after=multi, task=task, mode=mode))
     return every
 

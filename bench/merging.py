@@ -71,7 +71,7 @@ def one_seed(args: argparse.Namespace, seed: int, out: Path) -> dict[str, dict[s
     experts, steps = {}, 0
     for task in tasks:
         folder = out / "experts" / task_folder(task)
-        expert = [*common, *alone(config, task), f"init_from={base}"]
+        expert = [*common, *alone(task), f"init_from={base}"]
         expert.append(f"max_seconds={args.expert_minutes * 60}")
         steps += launch(args.launcher, folder, expert, args.cpus)["env_steps"]
         experts[task] = newest(folder)

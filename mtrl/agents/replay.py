@@ -27,6 +27,7 @@ import torch
 
 from mtrl.agents.targets import n_step_parts
 from mtrl.envs.batch import crop_image
+from mtrl.envs.registry import unknown_names
 from mtrl.envs.spec import Modality, TaskSpec
 
 
@@ -61,11 +62,14 @@ class ReplayConfig:
         return table.get(spec.id, table.get(spec.suite, self.discount))
 
     def discounts(self, specs: Sequence[TaskSpec]) -> torch.Tensor:
-        """Each task's discount [len(specs)]; an override matching no task is an error."""
-        known = {s.id for s in specs} | {s.suite for s in specs}
-        unknown = sorted({key for key, _ in self.task_discounts} - known)
+        """Each task's discount [len(specs)]. Overrides of registered tasks or suites outside
+        ``specs`` are ignored (one launcher's list serves any subset of its tasks); a name of
+        no registered task or suite is refused."""
+        unknown = unknown_names(key for key, _ in self.task_discounts)
         if unknown:
-            raise ValueError(f"task_discounts for tasks or suites not in this run: {unknown}")
+            raise ValueError(
+                f"task_discounts for unknown tasks or suites: {unknown} (`mtrl tasks` lists them)"
+            )
         return torch.tensor([self.discount_for(s) for s in specs], dtype=torch.float32)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -188,6 +189,14 @@ def list_tasks() -> list[str]:
 
 def list_suites() -> list[str]:
     return list(_suites())
+
+
+def unknown_names(names: Iterable[str], suites: bool = True) -> list[str]:
+    """The names that are no registered task id (nor, with ``suites``, the suite part of one,
+    e.g. ``"atari"``): typos in settings keyed by task, which a run refuses."""
+    tasks = set(_registry())
+    known = tasks | {t.partition("/")[0] for t in tasks} if suites else tasks
+    return sorted({name for name in names if name not in known})
 
 
 def get_task(task_id: str) -> TaskSpec:

@@ -17,6 +17,7 @@ from mtrl.agents.acting import ActingConfig
 from mtrl.agents.dps_controller import DpsSchedule
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
+from mtrl.envs.registry import unknown_names
 from mtrl.envs.settings import EnvSettings
 from mtrl.envs.spec import TaskSpec
 from mtrl.overrides import apply_overrides, from_json, to_json
@@ -169,12 +170,14 @@ class RunConfig:
 
     def task_targets(self, specs: Sequence[TaskSpec]) -> dict[str, float | None]:
         """Each task's solved mark for DPS: its spec's target score, unless ``targets`` names
-        it (tasks of ``targets`` outside ``specs`` are refused)."""
-        run = {spec.id for spec in specs}
-        unknown = [task for task, _ in self.targets if task not in run]
+        it. Targets of registered tasks outside ``specs`` are ignored, so that one launcher's
+        list serves any subset of its tasks; names of no registered task are refused."""
+        unknown = unknown_names((task for task, _ in self.targets), suites=False)
         if unknown:
-            raise ValueError(f"targets for tasks not in this run: {unknown}")
-        return {spec.id: spec.target_score for spec in specs} | dict(self.targets)
+            raise ValueError(f"targets for unknown tasks: {unknown} (`mtrl tasks` lists them)")
+        run = {spec.id for spec in specs}
+        ours = {task: value for task, value in self.targets if task in run}
+        return {spec.id: spec.target_score for spec in specs} | ours
 
     def temperature(self, progress: float) -> float:
         return next(

@@ -64,8 +64,11 @@ def test_task_discounts_override_by_task_id_then_suite() -> None:
     # z_0 = 1 + 0.25 * 2 + 0.25^2 * V(s_2): the n-step sum and bootstrap use CartPole's 0.25.
     assert np.allclose(batch.reward_sum[first, 0], 1.5)
     assert np.allclose(batch.bootstrap_weight[first, 0], 0.0625)
-    with pytest.raises(ValueError, match=r"not in this run: \['atari', 'dmc/walker-walk'\]"):
-        replace(CONFIG, task_discounts=(("atari", 0.9), ("dmc/walker-walk", 0.9))).discounts(
+    # Registered tasks and suites outside the run are ignored, names of none are refused.
+    others = replace(config, task_discounts=(*config.task_discounts, ("atari", 0.1)))
+    assert others.discounts([cartpole, balance]).tolist() == pytest.approx([0.25, 0.5])
+    with pytest.raises(ValueError, match=r"unknown tasks or suites: \['atar', 'dmc/walker-wlk'\]"):
+        replace(CONFIG, task_discounts=(("atar", 0.9), ("dmc/walker-wlk", 0.9))).discounts(
             [cartpole, balance]
         )
     with pytest.raises(ValueError, match=r"discount of text must be in \(0, 1\], got 1.5"):

@@ -168,7 +168,7 @@ def test_the_runner_makes_every_run_through_the_launcher_once(tmp_path) -> None:
     ]
     assert (single["tasks"], single["seed"], single["env_steps"]) == (["classic/CartPole"], 1, 500)
     assert (single["max_seconds"], single["eval_every"]) == (0.0, 250)
-    assert single["replay"]["task_discounts"] == [["classic", 0.98]]
+    assert single["replay"]["task_discounts"] == [["dmc", 0.99], ["classic", 0.98]]  # as given
     timed = json.loads((tmp_path / "single-time/classic_CartPole/seed0/result.json").read_text())
     assert timed["config"]["max_seconds"] == 10.0  # the multi-task run's 1,000 steps / 100
     report = json.loads((tmp_path / "report.json").read_text())

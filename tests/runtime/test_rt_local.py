@@ -10,6 +10,7 @@ import pytest
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
+from mtrl.envs.registry import resolve_tasks
 from mtrl.runtime import RunConfig, read_checkpoint, train_local
 from mtrl.runtime import driver as driver_module
 from mtrl.runtime.checkpoint import CheckpointError, list_checkpoints
@@ -85,14 +86,21 @@ def test_temperature_follows_the_further_spent_budget() -> None:
     assert driver._progress() == pytest.approx(0.9)
 
 
-def test_targets_for_tasks_outside_the_run_are_refused(mtrl_cache, tmp_path) -> None:
-    with pytest.raises(ValueError, match=r"targets for tasks not in this run: \['atari/Pong'\]"):
-        train_local(replace(TINY, run_dir=str(tmp_path), targets=(("atari/Pong", 1.0),)))
+def test_targets_of_other_tasks_are_ignored_and_unknown_ones_refused(mtrl_cache, tmp_path) -> None:
+    """One launcher's targets serve any subset of its tasks; a typo is still an error."""
+    specs = resolve_tasks(TINY.tasks)
+    others = replace(TINY, targets=(("atari/Pong", 1.0), ("classic/CartPole", 100.0)))
+    assert others.task_targets(specs)["classic/CartPole"] == 100.0
+    assert "atari/Pong" not in others.task_targets(specs)
+    with pytest.raises(ValueError, match=r"targets for unknown tasks: \['atari/Pongg'\]"):
+        train_local(replace(TINY, run_dir=str(tmp_path), targets=(("atari/Pongg", 1.0),)))
+    with pytest.raises(ValueError, match=r"unknown tasks: \['atari'\]"):  # a suite is no task
+        replace(TINY, targets=(("atari", 1.0),)).task_targets(specs)
 
 
-def test_task_discounts_outside_the_run_are_refused(mtrl_cache, tmp_path) -> None:
-    replay = ReplayConfig(task_discounts=(("atari", 0.9),))
-    with pytest.raises(ValueError, match=r"not in this run: \['atari'\]"):
+def test_task_discounts_of_unknown_tasks_or_suites_are_refused(mtrl_cache, tmp_path) -> None:
+    replay = ReplayConfig(task_discounts=(("atarii", 0.9),))
+    with pytest.raises(ValueError, match=r"unknown tasks or suites: \['atarii'\]"):
         train_local(replace(TINY, run_dir=str(tmp_path), replay=replay))
 
 
