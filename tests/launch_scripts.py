@@ -19,6 +19,7 @@ SCRIPTS = {
     "mixed": "MixedConfig",
     "minatar5": "MinAtarConfig",
     "proxy3": "Proxy3Config",
+    "dmc100k": "Dmc100kConfig",
 }
 
 
