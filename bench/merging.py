@@ -113,7 +113,34 @@ def report(out: Path) -> None:
         share = np.mean([np.mean(by_task[t]) / np.mean(table["experts"][t]) for t in tasks])
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {share:.2f} |")
     (out / "report.json").write_text(json.dumps({"seeds": list(seeds), "scores": table}, indent=1))
+    plot(table, out / "merging.png")
     print("\n".join(lines) + f"\n\n{len(seeds)} seeds: {', '.join(seeds)}; raw: {out}")
+    print(f"figure: {out}/merging.png")
+
+
+def plot(table: dict[str, dict[str, list[float]]], path: Path) -> None:
+    """One panel per task: each model's mean return over seeds as a bar, the range over seeds
+    as its error bar, the experts' mean as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models, tasks = list(table), list(table["experts"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        values = [np.asarray(table[m][task], dtype=np.float64) for m in models]
+        means = np.array([v.mean() for v in values])
+        spread = np.array([[m - v.min(), v.max() - m] for m, v in zip(means, values, strict=True)])
+        colors = [f"C{i}" for i in range(len(models))]
+        ax.bar(range(len(models)), means, yerr=spread.T, color=colors)
+        ax.axhline(means[0], color="k", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
+        ax.set_title(task)
+        ax.set_ylabel("evaluation return")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,42 @@
+"""bench/merging.py report: the table and figure of hand-made per-seed scores."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def merging():
+    sys.path.insert(0, str(BENCH))  # it imports its siblings, as when run as a script
+    try:
+        spec = importlib.util.spec_from_file_location("merging_bench", BENCH / "merging.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_report_gives_each_model_per_task_and_against_the_experts(merging, tmp_path, capsys):
+    seeds = {
+        0: {"experts": {"a": 100.0, "b": 10.0}, "base": {"a": 50.0, "b": 5.0}},
+        1: {"experts": {"a": 300.0, "b": 30.0}, "base": {"a": 100.0, "b": 20.0}},
+    }
+    for seed, scores in seeds.items():
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        (folder / "scores.json").write_text(json.dumps(scores))
+    merging.report(tmp_path)
+    out = capsys.readouterr().out
+    # Experts: a 200 [100, 300], b 20 [10, 30]; base: a 75 (0.375 of 200), b 12.5 (0.625 of 20).
+    assert "| experts | 200.0 [100.0, 300.0] | 20.0 [10.0, 30.0] | 1.00 |" in out
+    assert "| base | 75.0 [50.0, 100.0] | 12.5 [5.0, 20.0] | 0.50 |" in out
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["scores"]["base"]["b"] == [5.0, 20.0] and saved["seeds"] == ["seed0", "seed1"]
+    assert (tmp_path / "merging.png").stat().st_size > 10_000
