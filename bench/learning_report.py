@@ -83,14 +83,15 @@ def final_scores(records: list[dict[str, Any]], task: str) -> np.ndarray:
 def scale(task: str, single_mean: float | None) -> tuple[str, Any]:
     """How a task's return goes on the common scale, as (description, function): the task's
     normalised score where it has one (HNS, or return / maximum), else return / its solved
-    threshold, else (return - random) / (single-task mean - random)."""
+    threshold, else (return - random) / (single-task mean - random), which needs a single-task
+    mean above random (without one the task has no scale: it stays out of the aggregates)."""
     spec = get_task(task)
     if normalized_score(spec, 1.0) is not None:
         return "mtrl.eval normalised score", lambda r: normalized_score(spec, r)
     if spec.target_score:
         return f"return / {spec.target_score:g} (solved threshold)", lambda r: r / spec.target_score
-    if spec.random_score is not None and single_mean is not None:
-        low = spec.random_score
+    low = spec.random_score
+    if low is not None and single_mean is not None and single_mean > low:
         return (
             "(return - random) / (single-task - random)",
             lambda r: (r - low) / (single_mean - low),

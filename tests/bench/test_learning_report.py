@@ -97,6 +97,7 @@ def test_summary_per_seed_ratios_and_aggregates(lr, runs) -> None:
     assert scales["classic/CartPole"].startswith("return / 475")
     assert scales["dmc/cartpole-balance"] == "mtrl.eval normalised score"
     assert scales["minatar/Breakout"].startswith("(return - random)")
+    assert lr.scale("minatar/Breakout", 0.3) == ("none", None)  # single below random: no scale
     multi = np.array(
         [
             [400 / 475, 0.7, (5 - 0.375) / (15 - 0.375)],
