@@ -114,8 +114,7 @@ class Job:
     folder: Path
     overrides: tuple[str, ...]
     after: Path | None = None  # the multi-task run whose result sets this run's budget
-    task: str = ""
-    mode: str = ""
+    mode: str = ""  # a single-task run's budget: "steps" or "time" (see _budget)
 
 
 def jobs(args: argparse.Namespace, config: dict) -> list[Job]:
@@ -131,7 +130,7 @@ def jobs(args: argparse.Namespace, config: dict) -> list[Job]:
             for task in config["tasks"]:
                 folder = out / f"single-{mode}" / lr.task_folder(task) / f"seed{seed}"
                 single = (*overrides, *alone(task))
-                every.append(Job(folder, single, after=multi, task=task, mode=mode))
+                every.append(Job(folder, single, after=multi, mode=mode))
     return every
 
 
