@@ -9,12 +9,11 @@ last evaluation lines up with the 100k-step rows of ``../shared/baselines/dmc18_
     python launch/dmc100k.py --resume runs/dmc100k        # continue (the clock goes on as well)
 """
 
-import math
 from dataclasses import dataclass, field
 
 from mtrl.agents.acting import ActingConfig
+from mtrl.agents.dps_controller import DpsSchedule
 from mtrl.agents.replay import ReplayConfig
-from mtrl.envs.registry import get_suite
 from mtrl.envs.settings import DmcSettings, EnvSettings
 from mtrl.runtime import main
 from mtrl.runtime.presets import Laptop, laptop_acting
@@ -33,9 +32,7 @@ class Dmc100kConfig(Laptop):
     replay_ratio: float = 1.0
     warmup_env_steps: int = 2_500  # TD-MPC2's seeding: 5 episodes' worth
     # Never marked solved: a solved task leaves collection, and the run must use its budget.
-    targets: tuple[tuple[str, float], ...] = tuple(
-        (spec.id, math.inf) for spec in get_suite("dmc18")
-    )
+    dps: DpsSchedule = field(default_factory=lambda: DpsSchedule(mark_solved=False))
     eval_at_start: bool = True
     eval_every: int = 20_000  # and at the end
     eval_episodes: int = 8

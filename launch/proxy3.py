@@ -8,10 +8,10 @@ bench/learning.md).
     python bench/learning.py run --launcher proxy3 --seeds 0 1 2 3 --single steps
 """
 
-import math
 from dataclasses import dataclass, field
 
 from mtrl.agents.acting import ActingConfig
+from mtrl.agents.dps_controller import DpsSchedule
 from mtrl.runtime import main
 from mtrl.runtime.presets import Laptop, laptop_acting
 
@@ -28,7 +28,7 @@ class Proxy3Config(Laptop):
     # No task is ever marked solved, so all three are collected and trained for the whole
     # run: a solved task leaves collection (DPS), and session 4 measured CartPole falling
     # 500 -> ~10 within 8 minutes after it did.
-    targets: tuple[tuple[str, float], ...] = tuple((task, math.inf) for task in TASKS)
+    dps: DpsSchedule = field(default_factory=lambda: DpsSchedule(mark_solved=False))
     eval_every: int = 25_000  # and at the end
     eval_episodes: int = 8
     log_every_s: float = 30.0

@@ -2,12 +2,12 @@
 
 The world model's ``dps`` module knows *what* trains at each stage; this controller decides
 *when* to switch. A task counts as solved once an evaluation return reaches its target return
-(``TaskSpec.target_score`` unless overridden). Solved tasks leave collection at once; they leave
-training at once too (ScaleZero's rule) or, with ``train_solved_until_switch``, at the next
-stage switch. The stage advances (at most to the last one) when the first stage has run for
-``min_updates_first_stage`` updates (later stages: any time) and either
-``solved_per_switch`` tasks were solved since the last switch or the stage has run for
-``max_updates_per_stage`` updates. All state is plain numbers and strings (checkpoint-safe).
+(``TaskSpec.target_score`` unless overridden; never with ``mark_solved=False``). Solved tasks
+leave collection at once; they leave training at once too (ScaleZero's rule) or, with
+``train_solved_until_switch``, at the next stage switch. The stage advances (at most to the
+last one) when the first stage has run for ``min_updates_first_stage`` updates (later stages:
+any time) and either ``solved_per_switch`` tasks were solved since the last switch or the stage
+has run for ``max_updates_per_stage`` updates. All state is plain numbers and strings (checkpoint-safe).
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ class DpsSchedule:
     # stage 0 forgets while the others keep training the shared backbone: CartPole went from
     # 500 to ~10 within minutes (bench/learning.md, "DPS and solved tasks").
     train_solved_until_switch: bool = True
+    # False: no task is ever marked solved, so every task is collected and trained for the
+    # whole run (benchmarks that measure learning over a fixed budget); stages still advance
+    # after ``max_updates_per_stage``.
+    mark_solved: bool = True
 
     def __post_init__(self) -> None:
         for name in ("num_stages", "solved_per_switch", "max_updates_per_stage"):
@@ -83,6 +87,8 @@ class DpsController:
         self.best_return[task] = max(self.best_return[task], episode_return)
         target = self.targets[task]
         if task in self.solved or target is None or episode_return < target:
+            return False
+        if not self.schedule.mark_solved:
             return False
         self.solved[task] = update
         return True

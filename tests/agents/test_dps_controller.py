@@ -24,6 +24,14 @@ def test_solved_tasks_leave_training_at_once() -> None:
     assert dps.best_return["a"] == 50.0
 
 
+def test_mark_solved_off_keeps_every_task_and_still_advances_stages() -> None:
+    dps = DpsController(TASKS, TARGETS, replace(SCHEDULE, mark_solved=False))
+    assert not dps.report_evaluation("a", 50.0, update=6)  # above its target, not solved
+    assert dps.active_tasks == dps.training_tasks == TASKS and not dps.all_solved
+    assert dps.best_return["a"] == 50.0
+    assert not dps.maybe_advance(999) and dps.maybe_advance(1000)  # by max_updates_per_stage
+
+
 def test_solved_tasks_leave_collection_at_once_and_training_at_the_next_switch() -> None:
     dps = DpsController(TASKS, TARGETS, SCHEDULE)
     dps.report_evaluation("a", 10.0, update=6)

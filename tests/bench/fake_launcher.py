@@ -21,7 +21,7 @@ class FakeConfig(RunConfig):
     tasks: tuple[str, ...] = ("classic/CartPole", "dmc/cartpole-balance")
     env_steps: int = 1_000
     eval_every: int = 500
-    # As launch/proxy3.py: marks that are never reached (a run of fewer tasks ignores the rest).
+    # Marks never reached, one per task: a run of fewer tasks ignores the others.
     targets: tuple[tuple[str, float], ...] = (
         ("classic/CartPole", math.inf),
         ("dmc/cartpole-balance", math.inf),
