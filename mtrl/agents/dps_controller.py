@@ -7,7 +7,8 @@ leave collection at once; they leave training at once too (ScaleZero's rule) or,
 ``train_solved_until_switch``, at the next stage switch. The stage advances (at most to the
 last one) when the first stage has run for ``min_updates_first_stage`` updates (later stages:
 any time) and either ``solved_per_switch`` tasks were solved since the last switch or the stage
-has run for ``max_updates_per_stage`` updates. All state is plain numbers and strings (checkpoint-safe).
+has run for ``max_updates_per_stage`` updates. All state is plain numbers and strings
+(checkpoint-safe).
 """
 
 from __future__ import annotations

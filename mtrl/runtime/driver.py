@@ -188,7 +188,7 @@ class Driver:
             if training is not None:
                 self._trained(calls.get(training), rates)
             if evaluating is not None:
-                self._evaluated(calls.get(evaluating))
+                self._finish_evaluation(evaluating)
             if self._evaluate_at_end():
                 self._evaluated(calls.get(self._evaluate()))
             self._report(rates.take())
@@ -336,6 +336,15 @@ class Driver:
         return self.actors.evaluator.evaluate.remote(
             self.weights_ref, config.eval_episodes, seed, config.eval_max_steps
         )
+
+    def _finish_evaluation(self, ref: Any) -> None:
+        """A signal stops the run without waiting for an evaluation still running (one can take
+        minutes); it is dropped, and a resumed run reuses its seeds."""
+        if self.stop_reason and not calls.is_ready(ref):
+            self.evaluated -= 1
+            log.info("evaluation at %d env steps dropped: stopped", self.evaluating_at[0])
+        else:
+            self._evaluated(calls.get(ref))
 
     def _evaluated(self, episodes: dict[str, list[float]]) -> None:
         """Mean returns to TensorBoard and to DPS (tasks with no finished episode are left

@@ -2,12 +2,14 @@
 its counters continuing, and the reverse; ``mtrl eval`` reads both the same way."""
 
 import json
+import os
+import signal
 from dataclasses import replace
 
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.eval.checkpoint import load_checkpoint
-from mtrl.runtime import Resources, RunConfig, read_checkpoint, run, train_local
+from mtrl.runtime import Driver, Resources, RunConfig, read_checkpoint, run, train_local
 from mtrl.search import SearchConfig
 
 SMALL = RunConfig(
@@ -57,3 +59,23 @@ def test_checkpoints_resume_across_the_two_modes(mtrl_cache, ray_local, tmp_path
         loaded = load_checkpoint(result.checkpoints[-1])  # mtrl eval's reader, no special case
         assert list(loaded.tasks.names) == list(SMALL.tasks)
         assert loaded.env_steps == result.env_steps
+
+
+def test_sigterm_does_not_wait_for_an_evaluation_in_flight(ray_local, tmp_path) -> None:
+    """A long evaluation (here 1,000 episodes) still running when SIGTERM comes is dropped: the
+    run checkpoints at once, and its counters say no evaluation happened."""
+    config = replace(SMALL, run_dir=str(tmp_path), env_steps=10_000, eval_every=8)
+    config = replace(config, eval_episodes=1_000)
+
+    def terminate_while_evaluating(driver: Driver) -> None:
+        if driver.evaluated > len(driver.evaluations) and not driver.stop_reason:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = Driver(config, hooks=(terminate_while_evaluating,))
+    try:
+        result = driver.run()
+    finally:
+        driver.shutdown()
+    assert result.stopped_by == "SIGTERM" and result.evaluations == []
+    assert read_checkpoint(result.checkpoints[-1])["counters"]["evaluations"] == 0
+    assert result.env_steps < config.env_steps
