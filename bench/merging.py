@@ -12,6 +12,7 @@ and method, the mean over seeds with the range over seeds, and ``report.json`` w
 number. A benchmark: it reports, it does not pass or fail.
 
     python bench/merging.py run --launcher proxy3 --seeds 0 1 --out bench/results/merging
+    python bench/merging.py run --methods ties task_arithmetic:scale=0.3 --out ...  # settings
     python bench/merging.py report bench/results/merging
 """
 
@@ -85,15 +86,41 @@ def one_seed(args: argparse.Namespace, seed: int, out: Path) -> dict[str, dict[s
             for task, path in experts.items()
         },
     }
-    for method in args.methods:
-        merged = out / "merged" / method
+    for spec in args.methods:
+        method, options = variant(spec)
+        merged, name = out / "merged" / folder_of(spec), folder_of(spec)
         if not list_checkpoints(merged):
-            options = [a for key in args.merge_set for a in ("--set", key)]
+            sets = [a for key in [*args.merge_set, *options] for a in ("--set", key)]
             command = ["merge", str(base), *map(str, experts.values()), "--method", method]
-            mtrl(*command, "--out", str(merged), *options, log=out / "merged" / f"{method}.log")
-        scores[method] = evaluate(newest(merged), out / "eval" / method, args.episodes)
+            mtrl(*command, "--out", str(merged), *sets, log=out / "merged" / f"{name}.log")
+        scores[spec] = evaluate(newest(merged), out / "eval" / name, args.episodes)
     print(f"[bench] seed {seed}: base {base_run['env_steps']:,} env steps, experts {steps:,}")
     return scores
+
+
+def variant(spec: str) -> tuple[str, list[str]]:
+    """``method`` or ``method:key=value,...`` (``MergeConfig`` fields, e.g.
+    ``task_arithmetic:scale=0.3``): the method and its options. The spec names the model in
+    the report, so one seed holds several settings of a method side by side."""
+    method, _, options = spec.partition(":")
+    if method not in METHODS:
+        raise argparse.ArgumentTypeError(
+            f"unknown merge method {method!r} in {spec!r}; valid: {', '.join(METHODS)}"
+        )
+    pairs = [pair for pair in options.split(",") if pair]
+    bad = [pair for pair in pairs if "=" not in pair]
+    if bad:
+        raise argparse.ArgumentTypeError(f"options of {spec!r} must be key=value, got {bad}")
+    return method, pairs
+
+
+def folder_of(spec: str) -> str:
+    return spec.replace(":", "_").replace(",", "_").replace("=", "")
+
+
+def checked(spec: str) -> str:
+    variant(spec)
+    return spec
 
 
 def report(out: Path) -> None:
@@ -104,7 +131,9 @@ def report(out: Path) -> None:
     if not seeds:
         raise SystemExit(f"no seed*/scores.json under {out}")
     first = next(iter(seeds.values()))
-    tasks, models = list(first["experts"]), [m for m in first if m != "experts"]
+    tasks = list(first["experts"])
+    # Models every seed has (a method setting added later may cover fewer seeds).
+    models = [m for m in first if m != "experts" and all(m in s for s in seeds.values())]
     table = {m: {t: [s[m][t] for s in seeds.values()] for t in tasks} for m in ["experts", *models]}
     lines = ["| model | " + " | ".join(tasks) + " | mean of return / expert's |"]
     lines.append("|" + "---|" * (len(tasks) + 2))
@@ -151,7 +180,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     make.add_argument("--seeds", type=int, nargs="+", default=[0])
     make.add_argument("--base-minutes", type=float, default=10.0)
     make.add_argument("--expert-minutes", type=float, default=5.0)
-    make.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    make.add_argument(
+        "--methods",
+        nargs="+",
+        type=checked,
+        default=list(METHODS),
+        help=f"of {', '.join(METHODS)}, each as METHOD or METHOD:key=value,... (MergeConfig)",
+    )
     make.add_argument("--episodes", type=int, default=8, help="evaluation episodes per task")
     make.add_argument("--set", action="append", default=[], help="for every training run")
     make.add_argument("--merge-set", action="append", default=[], help="for every merge")

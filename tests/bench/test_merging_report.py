@@ -1,4 +1,4 @@
-"""bench/merging.py report: the table and figure of hand-made per-seed scores."""
+"""bench/merging.py report: the table and figure of hand-made per-seed scores; method settings."""
 
 import importlib.util
 import json
@@ -40,3 +40,27 @@ def test_report_gives_each_model_per_task_and_against_the_experts(merging, tmp_p
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["scores"]["base"]["b"] == [5.0, 20.0] and saved["seeds"] == ["seed0", "seed1"]
     assert (tmp_path / "merging.png").stat().st_size > 10_000
+
+
+def test_method_settings_parse_and_bad_ones_are_named(merging) -> None:
+    assert merging.variant("ties") == ("ties", [])
+    spec = "task_arithmetic:scale=0.3,seed=1"
+    assert merging.variant(spec) == ("task_arithmetic", ["scale=0.3", "seed=1"])
+    assert merging.folder_of(spec) == "task_arithmetic_scale0.3_seed1"
+    with pytest.raises(Exception, match="unknown merge method 'tie'"):
+        merging.variant("tie:scale=1")
+    with pytest.raises(Exception, match="must be key=value"):
+        merging.variant("ties:0.5")
+
+
+def test_report_keeps_only_models_every_seed_has(merging, tmp_path, capsys) -> None:
+    seeds = {
+        0: {"experts": {"a": 10.0}, "ties": {"a": 5.0}, "ties:scale=0.5": {"a": 8.0}},
+        1: {"experts": {"a": 10.0}, "ties": {"a": 7.0}},
+    }
+    for seed, scores in seeds.items():
+        (tmp_path / f"seed{seed}").mkdir()
+        (tmp_path / f"seed{seed}" / "scores.json").write_text(json.dumps(scores))
+    merging.report(tmp_path)
+    out = capsys.readouterr().out
+    assert "| ties | 6.0 [5.0, 7.0] | 0.60 |" in out and "scale=0.5" not in out
