@@ -182,13 +182,7 @@ class Driver:
                     last_ckpt = now
                 for hook in self.hooks:
                     hook(self)
-            # Calls in flight finish and count: the checkpoint's counters match the learner's.
-            for ref, index in collecting.items():
-                self._collected(calls.get(ref), index, rates)
-            if training is not None:
-                self._trained(calls.get(training), rates)
-            if evaluating is not None:
-                self._finish_evaluation(evaluating)
+            self._drain(collecting, training, evaluating, rates)
             if self._evaluate_at_end():
                 self._evaluated(calls.get(self._evaluate()))
             self._report(rates.take())
@@ -337,14 +331,23 @@ class Driver:
             self.weights_ref, config.eval_episodes, seed, config.eval_max_steps
         )
 
-    def _finish_evaluation(self, ref: Any) -> None:
-        """A signal stops the run without waiting for an evaluation still running (one can take
-        minutes); it is dropped, and a resumed run reuses its seeds."""
-        if self.stop_reason and not calls.is_ready(ref):
+    def _drain(
+        self, collecting: dict[Any, int], training: Any, evaluating: Any, rates: Rates
+    ) -> None:
+        """Calls in flight finish and count, so the checkpoint's counters match the learner's.
+        An evaluation still running when a signal stopped the run is dropped instead (one can
+        take minutes), and a resumed run reuses its seeds."""
+        for ref, index in collecting.items():
+            self._collected(calls.get(ref), index, rates)
+        if training is not None:
+            self._trained(calls.get(training), rates)
+        if evaluating is None:
+            return
+        if self.stop_reason and not calls.is_ready(evaluating):
             self.evaluated -= 1
             log.info("evaluation at %d env steps dropped: stopped", self.evaluating_at[0])
         else:
-            self._evaluated(calls.get(ref))
+            self._evaluated(calls.get(evaluating))
 
     def _evaluated(self, episodes: dict[str, list[float]]) -> None:
         """Mean returns to TensorBoard and to DPS (tasks with no finished episode are left
