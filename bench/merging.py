@@ -56,7 +56,8 @@ def evaluate(checkpoint: Path, out: Path, episodes: int, tasks: Sequence[str] = 
     if not (out / "results.json").exists():
         chosen = ["--tasks", *tasks] if tasks else []
         command = ["eval", str(checkpoint), "--episodes", str(episodes), *chosen]
-        mtrl(*command, "--out", str(out), log=out.with_suffix(".log"))
+        # Not with_suffix: "task_arithmetic_scale0.3" would log to "task_arithmetic_scale0.log".
+        mtrl(*command, "--out", str(out), log=out.parent / f"{out.name}.log")
     rows = json.loads((out / "results.json").read_text())["tasks"]
     return {row["task"]: row["mean"] for row in rows}
 
