@@ -89,7 +89,8 @@ def one_seed(args: argparse.Namespace, seed: int, out: Path) -> dict[str, dict[s
     }
     for spec in args.methods:
         method, options = variant(spec)
-        merged, name = out / "merged" / folder_of(spec), folder_of(spec)
+        name = folder_of(spec)
+        merged = out / "merged" / name
         if not list_checkpoints(merged):
             sets = [a for key in [*args.merge_set, *options] for a in ("--set", key)]
             command = ["merge", str(base), *map(str, experts.values()), "--method", method]

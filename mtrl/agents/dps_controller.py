@@ -87,9 +87,9 @@ class DpsController:
             raise ValueError(f"unknown task {task!r}; this run has {list(self.task_ids)}")
         self.best_return[task] = max(self.best_return[task], episode_return)
         target = self.targets[task]
-        if task in self.solved or target is None or episode_return < target:
+        if not self.schedule.mark_solved or task in self.solved:
             return False
-        if not self.schedule.mark_solved:
+        if target is None or episode_return < target:
             return False
         self.solved[task] = update
         return True

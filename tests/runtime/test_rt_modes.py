@@ -64,8 +64,9 @@ def test_checkpoints_resume_across_the_two_modes(mtrl_cache, ray_local, tmp_path
 def test_sigterm_does_not_wait_for_an_evaluation_in_flight(ray_local, tmp_path) -> None:
     """A long evaluation (here 1,000 episodes) still running when SIGTERM comes is dropped: the
     run checkpoints at once, and its counters say no evaluation happened."""
-    config = replace(SMALL, run_dir=str(tmp_path), env_steps=10_000, eval_every=8)
-    config = replace(config, eval_episodes=1_000)
+    config = replace(
+        SMALL, run_dir=str(tmp_path), env_steps=10_000, eval_every=8, eval_episodes=1_000
+    )
 
     def terminate_while_evaluating(driver: Driver) -> None:
         if driver.evaluated > len(driver.evaluations) and not driver.stop_reason:
