@@ -7,8 +7,10 @@ Ray on 127.0.0.1, its config class, ``--set`` overrides), writing its raw result
 machine, ``--cpus`` each) and then the report; ``report`` redraws it from the folders alone.
 Runs go seed by seed (a seed's multi-task run, then its tasks alone). Runs that already have
 a ``result.json`` are not made again and a run stopped part way continues from its newest
-checkpoint, so an interrupted benchmark continues where it stopped. A benchmark: it reports,
-it does not pass or fail.
+checkpoint, so an interrupted benchmark continues where it stopped. Each run's folder also gets
+``machine.json``: the box's matmul speed when the run started and ended (``bench/machine.py``),
+since wall-time budgets buy fewer updates on a slower day. A benchmark: it reports, it does not
+pass or fail.
 
     python bench/learning.py run --launcher proxy3 --seeds 0 1 2 3 --out bench/results/proxy3
     python bench/learning.py run --launcher minatar5 --seeds 0 1 2 --single steps \\
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import learning_report as lr
+import machine
 
 from mtrl.envs.registry import get_task
 from mtrl.runtime.checkpoint import latest_checkpoint
@@ -100,11 +103,13 @@ def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) ->
     for override in [*overrides, f"run_dir={run_dir}"]:
         command += ["--set", override]
     print(f"[bench] {' '.join(command[1:])}", flush=True)
+    machine.record(run_dir, "start")
     started = time.perf_counter()
     with open(run_dir / "launcher.log", "a") as log:
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
     if code.returncode or not result.exists():
         raise SystemExit(f"run {run_dir} failed ({code.returncode}): see {run_dir}/launcher.log")
+    machine.record(run_dir, "end")
     print(f"[bench] done {run_dir} in {time.perf_counter() - started:.0f}s", flush=True)
     return json.loads(result.read_text())
 

@@ -16,12 +16,13 @@ seed means, its CI a bootstrap that resamples the seeds of each side independent
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import gflops_range
 
 from mtrl.envs.registry import get_task
 from mtrl.eval.metrics import normalized_score, stratified_bootstrap
@@ -142,6 +143,7 @@ def summarise(runs: Runs, bars: Mapping[str, Bar]) -> dict[str, Any]:
             "env_steps": r["env_steps"],
             "updates": r["updates"],
             "seconds": r["seconds"],
+            "box_gflops": gflops_range(Path(r["path"])),
             "final": {t: float(np.mean(last_episodes(r, t))) for t in tasks},
             "held": {t: bars[t].held(last_episodes(r, t)) for t in tasks if t in bars},
         }
@@ -198,14 +200,16 @@ def aggregates(normalised: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, 
 def markdown(report: dict[str, Any]) -> str:
     """The tables for bench/learning.md: every seed, then per task, then the aggregates."""
     tasks = report["tasks"]
-    lines = ["| seed | env steps | updates | min | " + " | ".join(tasks) + " | all bars |"]
-    lines.append("|" + "---|" * (len(tasks) + 5))
+    head = "| seed | env steps | updates | min | box GFLOP/s | "
+    lines = [head + " | ".join(tasks) + " | all bars |", "|" + "---|" * (len(tasks) + 6)]
     for run in report["multi_runs"]:
         cells = [f"{run['final'][t]:.1f}" + (" ✓" if run["held"].get(t) else "") for t in tasks]
         every = all(run["held"].values()) if run["held"] else None
         lines.append(
             f"| {run['seed']} | {run['env_steps']:,} | {run['updates']:,} | "
-            f"{run['seconds'] / 60:.1f} | " + " | ".join(cells) + f" | {_yes(every)} |"
+            f"{run['seconds'] / 60:.1f} | {_speed(run.get('box_gflops'))} | "
+            + " | ".join(cells)
+            + f" | {_yes(every)} |"
         )
     lines += [
         "",
@@ -235,6 +239,14 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _speed(gflops: Sequence[float] | None) -> str:
+    """A run's matmul throughput, slowest-fastest (``bench/machine.py``); "-": not recorded."""
+    if not gflops:
+        return "-"
+    low, high = gflops
+    return f"{low:.0f}" if round(low) == round(high) else f"{low:.0f}-{high:.0f}"
 
 
 def _yes(value: bool | None) -> str:

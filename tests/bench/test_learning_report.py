@@ -13,10 +13,15 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 @pytest.fixture(scope="module")
 def lr():
-    spec = importlib.util.spec_from_file_location("learning_report", BENCH / "learning_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(BENCH))  # it imports bench/machine.py, as when run as a script
+    try:
+        path = BENCH / "learning_report.py"
+        spec = importlib.util.spec_from_file_location("learning_report", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
     return module
 
 
@@ -110,7 +115,8 @@ def test_summary_per_seed_ratios_and_aggregates(lr, runs) -> None:
     assert iqm == pytest.approx(np.sort(multi.ravel())[1:5].mean())
     assert report["aggregates"]["single-steps"]["seeds"] == 2
     table = lr.markdown(report)
-    assert "| 0 | 3,000 | 750 | 1.0 | 400.0 ✓ | 700.0 ✓ | 5.0 | **yes** |" in table
+    assert "| 0 | 3,000 | 750 | 1.0 | - | 400.0 ✓ | 700.0 ✓ | 5.0 | **yes** |" in table
+    assert (lr._speed((171.6, 180.2)), lr._speed((172.2, 171.9))) == ("172-180", "172")
     # Per task: the measured random return, the bar, multi and single means, the ratio.
     assert "| minatar/Breakout | 0.375 | - | 7.5 | 15.0 | 0.50 [" in table
 
@@ -176,6 +182,12 @@ def test_the_runner_makes_every_run_through_the_launcher_once(tmp_path) -> None:
     assert report["per_task"]["dmc/cartpole-balance"]["multi"] == [50.0, 100.0]
     assert report["per_task"]["dmc/cartpole-balance"]["ratio_single-steps"] == [0.5, 0.25, 1.0]
     assert (tmp_path / "curves.png").exists() and "| 1 | 1,000 |" in first.stdout
+    # The box's speed at each run's start and end, in its folder and in the per-seed table.
+    box = json.loads((tmp_path / "multi/seed0/machine.json").read_text())
+    assert [entry["when"] for entry in box] == ["start", "end"]
+    assert all(entry["matmul_gflops"] > 0 and entry["cpus"] >= 1 for entry in box)
+    gflops = report["multi_runs"][0]["box_gflops"]
+    assert gflops == [min(e["matmul_gflops"] for e in box), max(e["matmul_gflops"] for e in box)]
     again = subprocess.run(command, capture_output=True, text=True, check=True)
     assert again.stdout.count("[bench] kept") == 2 + 2 * 2 * 2
     bad = subprocess.run(
