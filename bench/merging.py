@@ -127,7 +127,8 @@ def checked(spec: str) -> str:
 
 def report(out: Path) -> None:
     """Per task and model: the mean over seeds [min, max], and each model's mean over tasks
-    of (return / expert's return)."""
+    of (return / expert's return), of the means over seeds and per seed (against that seed's
+    experts: the seeds' bases differ, so the per-seed shares show whether a ranking holds)."""
     files = sorted(out.glob("seed*/scores.json"))
     seeds = {path.parent.name: json.loads(path.read_text()) for path in files}
     if not seeds:
@@ -137,12 +138,15 @@ def report(out: Path) -> None:
     # Models every seed has (a method setting added later may cover fewer seeds).
     models = [m for m in first if m != "experts" and all(m in s for s in seeds.values())]
     table = {m: {t: [s[m][t] for s in seeds.values()] for t in tasks} for m in ["experts", *models]}
-    lines = ["| model | " + " | ".join(tasks) + " | mean of return / expert's |"]
-    lines.append("|" + "---|" * (len(tasks) + 2))
+    lines = ["| model | " + " | ".join(tasks) + " | mean of return / expert's | per seed |"]
+    lines.append("|" + "---|" * (len(tasks) + 3))
+    experts = {t: np.asarray(table["experts"][t]) for t in tasks}
     for model, by_task in table.items():
         cells = [f"{np.mean(v):.1f} [{min(v):.1f}, {max(v):.1f}]" for v in by_task.values()]
-        share = np.mean([np.mean(by_task[t]) / np.mean(table["experts"][t]) for t in tasks])
-        lines.append(f"| {model} | " + " | ".join(cells) + f" | {share:.2f} |")
+        share = np.mean([np.mean(by_task[t]) / experts[t].mean() for t in tasks])
+        per_seed = np.mean([np.asarray(by_task[t]) / experts[t] for t in tasks], axis=0)
+        shares = " / ".join(f"{x:.2f}" for x in per_seed)
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {share:.2f} | {shares} |")
     (out / "report.json").write_text(json.dumps({"seeds": list(seeds), "scores": table}, indent=1))
     plot(table, out / "merging.png")
     print("\n".join(lines) + f"\n\n{len(seeds)} seeds: {', '.join(seeds)}; raw: {out}")
@@ -163,7 +167,7 @@ def plot(table: dict[str, dict[str, list[float]]], path: Path) -> None:
         values = [np.asarray(table[m][task], dtype=np.float64) for m in models]
         means = np.array([v.mean() for v in values])
         spread = np.array([[m - v.min(), v.max() - m] for m, v in zip(means, values, strict=True)])
-        colors = [f"C{i}" for i in range(len(models))]
+        colors = plt.get_cmap("tab20").colors[: len(models)]  # up to 20 models, no repeats
         ax.bar(range(len(models)), means, yerr=spread.T, color=colors)
         ax.axhline(means[0], color="k", linestyle="--", linewidth=1)
         ax.set_xticks(range(len(models)), models, rotation=45, ha="right")

@@ -35,8 +35,9 @@ def test_report_gives_each_model_per_task_and_against_the_experts(merging, tmp_p
     merging.report(tmp_path)
     out = capsys.readouterr().out
     # Experts: a 200 [100, 300], b 20 [10, 30]; base: a 75 (0.375 of 200), b 12.5 (0.625 of 20).
-    assert "| experts | 200.0 [100.0, 300.0] | 20.0 [10.0, 30.0] | 1.00 |" in out
-    assert "| base | 75.0 [50.0, 100.0] | 12.5 [5.0, 20.0] | 0.50 |" in out
+    assert "| experts | 200.0 [100.0, 300.0] | 20.0 [10.0, 30.0] | 1.00 | 1.00 / 1.00 |" in out
+    # Per seed, against that seed's experts: (0.5 + 0.5) / 2 and (100/300 + 20/30) / 2.
+    assert "| base | 75.0 [50.0, 100.0] | 12.5 [5.0, 20.0] | 0.50 | 0.50 / 0.50 |" in out
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["scores"]["base"]["b"] == [5.0, 20.0] and saved["seeds"] == ["seed0", "seed1"]
     assert (tmp_path / "merging.png").stat().st_size > 10_000
@@ -63,4 +64,4 @@ def test_report_keeps_only_models_every_seed_has(merging, tmp_path, capsys) -> N
         (tmp_path / f"seed{seed}" / "scores.json").write_text(json.dumps(scores))
     merging.report(tmp_path)
     out = capsys.readouterr().out
-    assert "| ties | 6.0 [5.0, 7.0] | 0.60 |" in out and "scale=0.5" not in out
+    assert "| ties | 6.0 [5.0, 7.0] | 0.60 | 0.50 / 0.70 |" in out and "scale=0.5" not in out
