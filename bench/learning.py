@@ -89,13 +89,23 @@ def alone(task: str) -> list[str]:
     return [f"tasks={json.dumps([task])}"]
 
 
+def finished(run_dir: Path) -> dict | None:
+    """The run's result when it ran to its budget. A run stopped by a signal (SIGTERM: a
+    session ending, a job cancelled) writes a ``result.json`` too, with ``stopped_by`` set: it
+    is not finished, and continues from its checkpoint."""
+    result = run_dir / RESULT_NAME
+    if not result.exists():
+        return None
+    record = json.loads(result.read_text())
+    return None if record.get("stopped_by") else record
+
+
 def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) -> dict:
     """One run of the launcher into ``run_dir``: skipped when it has its result already, and
     continued from its newest checkpoint when an earlier call was stopped part way."""
-    result = run_dir / RESULT_NAME
-    if result.exists():
+    if (record := finished(run_dir)) is not None:
         print(f"[bench] kept {run_dir}", flush=True)
-        return json.loads(result.read_text())
+        return record
     run_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(script(launcher)), "--num-cpus", str(cpus)]
     if latest_checkpoint(run_dir) is not None:
@@ -107,11 +117,13 @@ def launch(launcher: str, run_dir: Path, overrides: Sequence[str], cpus: int) ->
     started = time.perf_counter()
     with open(run_dir / "launcher.log", "a") as log:
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
-    if code.returncode or not result.exists():
+    if code.returncode or not (run_dir / RESULT_NAME).exists():
         raise SystemExit(f"run {run_dir} failed ({code.returncode}): see {run_dir}/launcher.log")
     machine.record(run_dir, "end")
+    if (record := finished(run_dir)) is None:
+        raise SystemExit(f"run {run_dir} was stopped by a signal; run again to continue it")
     print(f"[bench] done {run_dir} in {time.perf_counter() - started:.0f}s", flush=True)
-    return json.loads(result.read_text())
+    return record
 
 
 @dataclass(frozen=True)

@@ -198,12 +198,16 @@ def test_the_runner_makes_every_run_through_the_launcher_once(tmp_path) -> None:
 
 def test_the_runner_goes_seed_by_seed_and_continues_a_stopped_run(tmp_path) -> None:
     """One at a time, a seed's multi-task run comes before its tasks alone and the next seed;
-    a run folder with a checkpoint and no result is resumed, the others start afresh."""
+    a run folder with a checkpoint and no result is resumed, and so is one whose result says a
+    signal stopped it; the others start afresh."""
     import subprocess
 
-    stopped = tmp_path / "multi/seed1/checkpoints"
-    stopped.mkdir(parents=True)
-    (stopped / "ckpt-000000000300.pt").write_bytes(b"")
+    for folder in ("multi/seed1", "single-steps/classic_CartPole/seed0"):
+        (tmp_path / folder / "checkpoints").mkdir(parents=True)
+        (tmp_path / folder / "checkpoints/ckpt-000000000300.pt").write_bytes(b"")
+    signalled = {"config": {}, "env_steps": 300, "stopped_by": "SIGTERM", "evaluations": []}
+    signalled_result = tmp_path / "single-steps/classic_CartPole/seed0/result.json"
+    signalled_result.write_text(json.dumps(signalled))
     command = [
         sys.executable, str(BENCH / "learning.py"), "run",
         "--launcher", str(Path(__file__).with_name("fake_launcher.py")),
@@ -224,6 +228,9 @@ def test_the_runner_goes_seed_by_seed_and_continues_a_stopped_run(tmp_path) -> N
         "single-steps/dmc_cartpole-balance/seed1",
     ]
     assert (tmp_path / "multi/seed1/resumed").read_text() == str(tmp_path / "multi/seed1")
+    signalled_dir = signalled_result.parent
+    assert (signalled_dir / "resumed").read_text() == str(signalled_dir)
+    assert json.loads(signalled_result.read_text())["stopped_by"] == ""  # now run to its end
     assert not (tmp_path / "multi/seed0/resumed").exists()
 
 
