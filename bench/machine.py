@@ -1,9 +1,10 @@
 """How fast the box is, recorded beside every benchmark run. On a shared or virtual machine the
-same CPUs deliver 20-25% less from one day to the next (fp32 matmul: 260 GFLOP/s in session 9,
-204 in session 12, 172 in session 13, nothing else running), so a run budgeted in wall time
-means a different number of updates on another day. ``machine.json`` in a run's folder says how
-fast the box was when the run started and ended (one pair per session of a resumed run), so a
-reader can tell drift between runs from the effect of a change."""
+same CPUs deliver a fifth or more less at one time than at another, with nothing else running
+(fp32 matmul on 2 threads: 260 GFLOP/s in session 9, 204 in session 12, 172 and 281 on session
+13's day), so a run budgeted in wall time gets a different number of updates at another time.
+``machine.json`` in a run's folder says how fast the box was when the run started and ended (one
+pair per session of a resumed run), so a reader can tell drift between runs from the effect of a
+change."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ MACHINE_NAME = "machine.json"
 
 def matmul_gflops(size: int = 1024, seconds: float = 0.5) -> float:
     """fp32 matmul throughput with the process's torch threads: repeated ``size``-square
-    products for about ``seconds`` (the size of the session notes' figures above)."""
+    products for about ``seconds`` (the size behind the figures above)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     for _ in range(3):  # warm the allocator and the BLAS thread pool
         a @ b
