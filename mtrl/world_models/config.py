@@ -46,7 +46,7 @@ class WorldModelConfig:
 
     # Encoders.
     image_channels: tuple[int, ...] = (64, 128, 256)  # one stride-2 ResNet stage each
-    image_grid: int = 8  # feature map is pooled to grid x grid before the projection
+    image_grid: int = 8  # stride-2 encoders pool to grid x grid before the projection
     vector_hidden: int = 512
     text_encoder: TextEncoderKind = "hashed"
     text_buckets: int = 1 << 15  # hashed word + bigram vocabulary

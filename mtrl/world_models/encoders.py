@@ -53,23 +53,28 @@ class ResidualBlock(nn.Module):
 class ImageEncoder(nn.Module):
     """uint8 [N, C, H, W] -> [N, D]: stride-2 conv + residual block per stage, pool, project.
 
-    ``stride=1`` keeps the full resolution through every stage (small object grids).
+    ``stride=1`` keeps the full resolution through every stage and into the projection, without
+    the pooling: in an object grid one cell is one object, and averaging a 10x10 grid down to
+    ``image_grid`` cells would blur exactly the positions the game is about (which lane the
+    chicken is in, where the ball is); MinAtar's own DQN also projects every cell of its
+    feature map (Young & Tian 2019).
 
     GroupNorm rather than BatchNorm: a row's latent must not depend on the other rows of a
     mixed-task batch (and search calls it with arbitrary batch sizes).
     """
 
-    def __init__(self, in_channels: int, cfg: WorldModelConfig, stride: int = 2) -> None:
+    def __init__(self, shape: tuple[int, ...], cfg: WorldModelConfig, stride: int = 2) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        prev = in_channels
+        prev = shape[0]
         for channels in cfg.image_channels:
             conv = nn.Conv2d(prev, channels, 3, stride=stride, padding=1)
             layers += [conv, ResidualBlock(channels)]
             prev = channels
-        layers += [nn.SiLU(), nn.AdaptiveAvgPool2d(cfg.image_grid), nn.Flatten()]
-        self.net = nn.Sequential(*layers)
-        self.proj = nn.Linear(prev * cfg.image_grid**2, cfg.embed_dim)
+        cells = shape[1] * shape[2] if stride == 1 else cfg.image_grid**2
+        pool = [] if stride == 1 else [nn.AdaptiveAvgPool2d(cfg.image_grid)]
+        self.net = nn.Sequential(*layers, nn.SiLU(), *pool, nn.Flatten())
+        self.proj = nn.Linear(prev * cells, cfg.embed_dim)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.proj(self.net(frames.float() / 255.0))
@@ -126,7 +131,7 @@ class ObsEncoder(nn.Module):
         has_text = any(s.modality == Modality.TEXT for s in tasks.specs)
         kinds = _image_kinds(tasks)
         self.image_kinds = list(dict.fromkeys(k for k in kinds if k is not None))
-        encoders = [ImageEncoder(shape[0], cfg, stride) for shape, stride in self.image_kinds]
+        encoders = [ImageEncoder(shape, cfg, stride) for shape, stride in self.image_kinds]
         self.image = encoders[0] if encoders else None
         # More frame shapes only: a one-shape model's state dict keeps exactly its old keys.
         self.more_images = nn.ModuleList(encoders[1:]) if len(encoders) > 1 else None

@@ -69,6 +69,16 @@ def test_one_encoder_per_frame_shape_and_single_shape_models_unchanged() -> None
     assert tiny["encoder.image.net.0.weight"].shape[1] == 3  # Atari's encoder, as it was
 
 
+def test_object_grids_reach_the_projection_cell_by_cell() -> None:
+    encoder = model().encoder
+    breakout, seaquest, pong = encoder.image, *encoder.more_images
+    assert breakout.proj.in_features == 16 * 10 * 10  # the tiny preset's last stage, every cell
+    assert seaquest.proj.in_features == 16 * 10 * 10
+    assert pong.proj.in_features == 16 * 4 * 4  # Atari frames: pooled to image_grid 4
+    grid = torch.zeros(1, 4, 10, 10)
+    assert breakout.net(grid).shape == (1, 16 * 10 * 10)  # no pooling between stages and proj
+
+
 @torch.no_grad()
 def test_mixed_shapes_encode_and_step() -> None:
     wm = model()
