@@ -267,7 +267,9 @@ def plot(runs: Runs, bars: Mapping[str, Bar], path: Path) -> None:
     tasks = multi[0]["config"]["tasks"]
     fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7), squeeze=False)
     for column, task in enumerate(tasks):
-        sides = [("multi-task", multi, len(tasks), "C0")]
+        # A one-task launcher (launch/dmc100k.py) is the "multi" side of its own benchmark.
+        label = "multi-task" if len(tasks) > 1 else "single-task (launcher)"
+        sides = [(label, multi, len(tasks), "C0")]
         for i, mode in enumerate(("single-steps", "single-time")):
             if runs.get(mode, {}).get(task):
                 sides.append((f"single ({mode[7:]})", runs[mode][task], 1, f"C{i + 1}"))
@@ -297,7 +299,8 @@ def training_band(
     records: list[dict[str, Any]], task: str, window: int = 10, points: int = 200
 ) -> tuple[np.ndarray, ...]:
     """Seeds' training returns (the mean of the last ``window`` episodes at each episode's
-    end) on a common grid of wall minutes, up to the shortest run: mean, min and max."""
+    end) on a common grid of wall minutes, where every seed has episodes (from the latest
+    first episode to the shortest run): mean, min and max."""
     curves = []
     for record in records:
         ends = [(s / 60, r) for s, t, r in record["train_episodes"] if t == task]
@@ -312,7 +315,7 @@ def training_band(
         curves.append((minutes, means))
     if not curves:
         return (np.zeros(0),) * 4
-    grid = np.linspace(0, min(m[-1] for m, _ in curves), points)
+    grid = np.linspace(max(m[0] for m, _ in curves), min(m[-1] for m, _ in curves), points)
     values = np.stack([np.interp(grid, m, v) for m, v in curves])
     return grid, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mtrl.run_folder import checkpoint_dir, checkpoint_name, list_checkpoints
 from mtrl.run_folder import latest_checkpoint as latest_checkpoint  # re-exported
 
 log = logging.getLogger(__name__)
+TrainEpisode = tuple[float, str, float]  # wall seconds at its end, task, return
 
 # One layout for every run, whichever mode wrote it (``mtrl.runtime.driver``). The old
 # single-process layout (``checkpoint.pt`` without ``counters``) is refused as incomplete.
@@ -43,10 +45,12 @@ def run_state(
     counters: dict[str, float],
     replay: dict[str, Any],
     evaluations: list[dict[str, Any]] | None = None,
+    train_episodes: Iterable[TrainEpisode] = (),
 ) -> dict[str, Any]:
     """A checkpoint's contents, the one layout (``learner``: ``learner_state``'s model,
     learner and RNG states; ``config``: the run's config dataclass; ``evaluations``: the
-    run's evaluation records so far, as JSON text, which a resumed run's results carry on)."""
+    run's evaluation records so far, as JSON text, and ``train_episodes`` its training
+    episodes as tensors, both of which a resumed run's results carry on)."""
     return {
         "version": CHECKPOINT_VERSION,
         "tasks": tasks,
@@ -58,7 +62,29 @@ def run_state(
         "driver_torch_rng": torch.get_rng_state(),
         "replay": replay,
         "evaluations": json.dumps(evaluations or []),
+        "train_episodes": pack_episodes(train_episodes, tasks),
     }
+
+
+def pack_episodes(episodes: Iterable[TrainEpisode], tasks: list[str]) -> dict[str, torch.Tensor]:
+    """(seconds, task name, return) tuples -> three columns; tensors, not JSON: a run keeps up
+    to 200k of them (``results.TRAIN_EPISODES_KEPT``), ~4 MB this way."""
+    rows = list(episodes)
+    index = {name: i for i, name in enumerate(tasks)}
+    return {
+        "seconds": torch.tensor([r[0] for r in rows], dtype=torch.float64),
+        "task": torch.tensor([index[r[1]] for r in rows], dtype=torch.int32),
+        "return": torch.tensor([r[2] for r in rows], dtype=torch.float64),
+    }
+
+
+def unpack_episodes(state: dict[str, Any]) -> list[TrainEpisode]:
+    """``pack_episodes`` undone; checkpoints from before it was added hold none."""
+    packed, tasks = state.get("train_episodes"), state["tasks"]
+    if packed is None:
+        return []
+    columns = (packed["seconds"].tolist(), packed["task"].tolist(), packed["return"].tolist())
+    return [(s, tasks[t], r) for s, t, r in zip(*columns, strict=True)]
 
 
 def write_checkpoint(run_dir: Path, state: dict[str, Any], env_steps: int, keep: int) -> Path:

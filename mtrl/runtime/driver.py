@@ -68,6 +68,8 @@ class Driver:
         self.dps = self._dps()
         self.env_steps = self.updates = self.episodes = self.evaluated = 0
         self.evaluations: list[dict[str, Any]] = []
+        # Bounded: a text game ends ~1,000 episodes a minute, and runs last days (bench/soak.py).
+        self.train_episodes: deque[ckpt.TrainEpisode] = deque(maxlen=TRAIN_EPISODES_KEPT)
         self.seconds_before = 0.0  # wall time of the run's earlier sessions (resumed runs)
         self.evaluating_at = (0, 0)  # env steps and updates of the weights under evaluation
         self.actors = create_actors(config, self.tasks, self.model_config, restore_from, inline)
@@ -77,8 +79,6 @@ class Driver:
             self._init_from(Path(config.init_from))
         self.writer = MetricsWriter(self.run_dir, self.env_steps if state is not None else None)
         self.progress = Progress(config.env_steps, tuple(self.names))
-        # Bounded: a text game ends ~1,000 episodes a minute, and runs last days (bench/soak.py).
-        self.train_episodes: deque[tuple[float, str, float]] = deque(maxlen=TRAIN_EPISODES_KEPT)
         self.checkpoints: list[Path] = []
         self.worker_pids: dict[int, set[int]] = {i: set() for i in range(config.num_workers)}
         self.stop_reason = ""
@@ -115,6 +115,7 @@ class Driver:
         # Wall time goes on from the checkpoint: max_seconds is the run's budget, not a session's.
         self.seconds_before = float(counters.get("seconds", 0.0))
         self.evaluations = json.loads(state.get("evaluations", "[]"))
+        self.train_episodes.extend(ckpt.unpack_episodes(state))
         self.dps.load_state_dict(state["dps"])
         learner_state = {k: state[k] for k in ("model", "learner", "numpy_rng", "torch_rng")}
         calls.get(self.actors.learner.load(calls.put(learner_state, self.inline)))
@@ -408,6 +409,7 @@ class Driver:
             counters,
             replay,
             self.evaluations,
+            self.train_episodes,
         )
         path = ckpt.write_checkpoint(
             self.run_dir, state, self.env_steps, self.config.keep_checkpoints

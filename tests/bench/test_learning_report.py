@@ -152,6 +152,16 @@ def test_curves_band_over_seeds_on_per_task_steps(lr, runs, tmp_path) -> None:
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
+def test_training_curves_start_where_every_seed_has_episodes(lr) -> None:
+    """A resumed run's first kept episode may end late: the band is not extended back to 0."""
+    late = {"train_episodes": [(600.0, "t", 1.0), (1200.0, "t", 3.0)]}  # minutes 10 and 20
+    early = {"train_episodes": [(300.0, "t", 2.0), (1500.0, "t", 2.0), (1800.0, "t", 9.0)]}
+    minutes, mean, low, high = lr.training_band([late, early], "t", window=1, points=3)
+    assert minutes.tolist() == [10.0, 15.0, 20.0]
+    assert low.tolist() == [1.0, 2.0, 2.0] and high.tolist() == [2.0, 2.0, 3.0]
+    assert mean.tolist() == [1.5, 2.0, 2.5]
+
+
 def test_a_folder_without_multi_task_runs_is_refused(lr, tmp_path) -> None:
     with pytest.raises(SystemExit, match="no multi-task run"):
         lr.load_runs(tmp_path)

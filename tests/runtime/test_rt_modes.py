@@ -45,6 +45,9 @@ def _continues(first, second) -> None:
     assert len(second.evaluations) == len(first.evaluations) + 1
     assert first.seconds >= before["seconds"] > 0 and second.seconds > before["seconds"]
     assert second.evaluations[-1]["seconds"] > before["seconds"]
+    # So do its training episodes (the figures' training curves start at the run's start).
+    assert second.train_episodes[: len(first.train_episodes)] == first.train_episodes
+    assert len(second.train_episodes) > len(first.train_episodes)
 
 
 def test_checkpoints_resume_across_the_two_modes(mtrl_cache, ray_local, tmp_path) -> None:
