@@ -16,6 +16,7 @@ pass or fail.
     python bench/learning.py run --launcher minatar5 --seeds 0 1 2 --single steps \\
         --set 'tasks=["minatar/Breakout","minatar/Freeway","minatar/Asterix"]' --out runs/ma
     python bench/learning.py report bench/results/proxy3
+    python bench/learning.py run --launcher dmc100k --seeds 0 --bars dreamerv3@100k --out runs/d
     python bench/learning.py compare runs/sam runs/no-sam   # per task: difference with its CI
 """
 
@@ -35,6 +36,7 @@ import learning_report as lr
 import machine
 
 from mtrl.envs.registry import get_task
+from mtrl.eval.baselines import load_baselines
 from mtrl.runtime.checkpoint import latest_checkpoint
 from mtrl.runtime.results import RESULT_NAME
 
@@ -53,13 +55,18 @@ BARS = {
 RANDOM_MULTIPLE = 5.0
 
 
-def bars(tasks: Sequence[str]) -> dict[str, lr.Bar]:
-    """The bar of each task of a run that has one."""
+def bars(tasks: Sequence[str], published: str = "") -> dict[str, lr.Bar]:
+    """The bar of each task of a run that has one; with ``published`` (a column of the bundled
+    tables, e.g. ``dreamerv3@100k`` for launch/dmc100k.py), that column's score instead for the
+    tasks it has."""
     out = {task: BARS[task] for task in tasks if task in BARS}
     for task in tasks:
         spec = get_task(task)
         if spec.suite == "minatar" and spec.random_score:
             out[task] = lr.Bar(RANDOM_MULTIPLE * spec.random_score)
+    if published:
+        table = load_baselines(published)
+        out.update({task: lr.Bar(table[task].score) for task in tasks if task in table})
     return out
 
 
@@ -170,7 +177,7 @@ def run(args: argparse.Namespace) -> None:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 done[running.pop(future).folder] = future.result()
-    report(Path(args.out).resolve())
+    report(Path(args.out).resolve(), args.bars)
 
 
 def _budget(mode: str, multi: dict) -> list[str]:
@@ -184,9 +191,9 @@ def _budget(mode: str, multi: dict) -> list[str]:
     return [f"max_seconds={multi['seconds']:.0f}", "env_steps=1000000000", *every]
 
 
-def report(out: Path) -> None:
+def report(out: Path, published: str = "") -> None:
     runs = lr.load_runs(out)
-    every = bars(runs["multi"]["all"][0]["config"]["tasks"])
+    every = bars(runs["multi"]["all"][0]["config"]["tasks"], published)
     summary = lr.summarise(runs, every)
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     lr.plot(runs, every, out / "curves.png")
@@ -223,6 +230,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     make.add_argument("--out", default="bench/results/learning")
     again = commands.add_parser("report", help="the report of runs made before")
     again.add_argument("out")
+    for command in (make, again):
+        command.add_argument(
+            "--bars",
+            default="",
+            metavar="COLUMN",
+            help="bars from a published column (dreamerv3@100k, ...) for the tasks it has",
+        )
     versus = commands.add_parser("compare", help="two run folders' multi-task runs, per task")
     versus.add_argument("first")
     versus.add_argument("second")
@@ -230,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "run":
         run(args)
     elif args.command == "report":
-        report(Path(args.out))
+        report(Path(args.out), args.bars)
     else:
         first, second = (lr.load_runs(Path(p)) for p in (args.first, args.second))
         print(lr.compare(first, second))

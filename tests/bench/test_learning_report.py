@@ -140,6 +140,11 @@ def test_minatar_games_are_held_to_five_times_random(runs) -> None:
         {"minatar/Breakout": True},
     ]
     assert report["per_task"]["minatar/Breakout"]["bar"] == pytest.approx(1.875)
+    # launch/dmc100k.py's bar: DreamerV3 at 100k (../shared/baselines/dmc18_tdmpc2.csv), where
+    # the column has the task; the proxy's own bars elsewhere.
+    published = bench.bars(["dmc/cartpole-balance", "classic/CartPole"], "dreamerv3@100k")
+    assert published["dmc/cartpole-balance"].value == pytest.approx(912.6)
+    assert published["classic/CartPole"].value == 400.0
 
 
 def test_curves_band_over_seeds_on_per_task_steps(lr, runs, tmp_path) -> None:
