@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -59,6 +60,11 @@ class WorldModelConfig:
     support_size: int = 300  # categorical value/reward over [-S, S] of h(x): 2S + 1 bins
     log_std_min: float = -5.0
     log_std_max: float = 1.0
+    # The Gaussian policy's std before training (continuous tasks, actions scaled to [-1, 1]).
+    # None: the middle of the log-std range, exp(-2) = 0.135 with the defaults. The search's
+    # candidates are drawn from this policy, so a narrow start only ever tries actions near
+    # the mean (walker-walk at 100k steps never left its random level so: bench/learning.md).
+    policy_init_std: float | None = None
     # Entropy bonus of the Gaussian policy (continuous tasks): the sampled-action NLL pulls the
     # std towards the spread of K weighted samples, which shrinks every round without it.
     # Sampled EfficientZero / UniZero's DMC configs use a policy-entropy weight for this.
@@ -87,6 +93,22 @@ class WorldModelConfig:
             raise ValueError("context_steps must not exceed max_steps (the position table)")
         if self.text_encoder not in ("hashed", "minilm"):
             raise ValueError(f"text_encoder must be 'hashed' or 'minilm', got {self.text_encoder}")
+        std = self.policy_init_std
+        if std is not None and not (
+            std > 0 and self.log_std_min < math.log(std) < self.log_std_max
+        ):
+            low, high = math.exp(self.log_std_min), math.exp(self.log_std_max)
+            raise ValueError(f"policy_init_std must be in ({low:.3g}, {high:.3g}), got {std}")
+
+    @property
+    def log_std_shift(self) -> float:
+        """What the policy head adds to its log-std pre-activation: 0 starts the std at the
+        middle of the log-std range, this starts it at ``policy_init_std``."""
+        if self.policy_init_std is None:
+            return 0.0
+        span = self.log_std_max - self.log_std_min
+        u = (math.log(self.policy_init_std) - self.log_std_min) / span
+        return math.log(u / (1.0 - u))
 
     @property
     def num_bins(self) -> int:

@@ -122,9 +122,10 @@ class PolicyHead(nn.Module):
         groups: TaskGroups,
         commands: torch.Tensor,
         command_mask: torch.Tensor,
-        log_std_range: tuple[float, float],
+        log_std_range: tuple[float, float, float],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> logits [B, A], mean [B, Da], log_std [B, Da]."""
+        """-> logits [B, A], mean [B, Da], log_std [B, Da]. ``log_std_range``: the log-std's
+        bounds and the shift of its pre-activation (``WorldModelConfig.log_std_shift``)."""
         raw = self.mlp(h, groups)
         task = groups.task_ids
         logits = raw[:, : self.choices].masked_fill(~self.table.choice_mask[task], MASKED)
@@ -137,13 +138,13 @@ class PolicyHead(nn.Module):
         return logits, mean, log_std
 
     def gaussian(
-        self, raw: torch.Tensor, task: torch.Tensor, log_std_range: tuple[float, float]
+        self, raw: torch.Tensor, task: torch.Tensor, log_std_range: tuple[float, float, float]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         da = self.action_dim
         dims = self.table.dim_mask[task][:, :da]
         mean = self.table.center[task] + self.table.half_range[task] * torch.tanh(raw[:, :da])
-        low, high = log_std_range  # bounded log-std, as in TD-MPC2
-        log_std = low + (high - low) * torch.sigmoid(raw[:, da : 2 * da])
+        low, high, shift = log_std_range  # bounded log-std, as in TD-MPC2
+        log_std = low + (high - low) * torch.sigmoid(raw[:, da : 2 * da] + shift)
         return mean * dims, log_std * dims
 
 

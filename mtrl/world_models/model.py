@@ -99,7 +99,7 @@ class WorldModel(nn.Module):
         command_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Observation-token output -> (logits [N, A], mean [N, Da], log_std [N, Da])."""
-        bounds = (self.cfg.log_std_min, self.cfg.log_std_max)
+        bounds = (self.cfg.log_std_min, self.cfg.log_std_max, self.cfg.log_std_shift)
         return self.policy_head(h, groups, commands, command_mask, bounds)
 
     def commands(self, obs: Observations) -> tuple[torch.Tensor, torch.Tensor]:

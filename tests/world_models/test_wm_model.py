@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import math
 
 import pytest
 import torch
@@ -295,3 +296,22 @@ def test_discrete_entropy_bonus_keeps_low_prior_actions_alive(tasks: TaskSet) ->
         smallest.append(probs[legal].min().item())
     assert gaussian_losses[0] == gaussian_losses[1]
     assert smallest[1] > 2 * smallest[0], smallest
+
+
+def test_policy_init_std_sets_the_untrained_gaussian_only(tasks: TaskSet) -> None:
+    """The untrained policy's std is exp(-2) by default, ``policy_init_std`` otherwise; the
+    discrete logits and everything else of the same-seed model are unchanged."""
+    obs = random_obs(tasks, [2, 3, 5], seed=7)  # continuous, discrete, discrete rows
+    preds = []
+    for std in (None, 1.0, 0.5):
+        torch.manual_seed(0)
+        model = WorldModel(tasks, preset("tiny", policy_init_std=std))
+        with torch.no_grad():
+            preds.append(model.initial_inference(obs))
+    dims = tasks[2].action.dim
+    for pred, std in zip(preds, (math.exp(-2.0), 1.0, 0.5), strict=True):
+        torch.testing.assert_close(pred.log_std[0, :dims].exp(), torch.full((dims,), std))
+        torch.testing.assert_close(pred.policy_logits, preds[0].policy_logits)
+        torch.testing.assert_close(pred.mean, preds[0].mean)
+    with pytest.raises(ValueError, match="policy_init_std"):
+        preset("tiny", policy_init_std=3.0)  # above exp(log_std_max) = e
