@@ -28,7 +28,9 @@ def probe(path: str, task: str, steps: int, envs: int = 4) -> dict[str, np.ndarr
         for _ in range(steps):
             pred = loaded.model.initial_inference(obs)
             mean, std = pred.mean.numpy(), pred.log_std.exp().numpy()
-            means.append(mean), stds.append(std), values.append(pred.value.numpy())
+            means.append(mean)
+            stds.append(std)
+            values.append(pred.value.numpy())
             action = np.clip(mean + std * rng.normal(size=mean.shape), -1, 1).astype(np.float32)
             obs = env.step(ActionBatch(np.zeros(envs, dtype=np.int64), action)).obs
     env.close()

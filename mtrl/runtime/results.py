@@ -30,7 +30,7 @@ class RunResult:
     evaluations: list[dict[str, Any]]
     # Training episodes in the order they ended, the newest TRAIN_EPISODES_KEPT of them:
     # (seconds since start, task, return). Every one is in scalars.csv and TensorBoard.
-    train_episodes: list[tuple[float, str, float]]
+    train_episodes: list[ckpt.TrainEpisode]
     worker_pids: dict[int, set[int]]
     seconds: float
     stopped_by: str = ""

@@ -63,7 +63,8 @@ class WorldModelConfig:
     # The Gaussian policy's std before training (continuous tasks, actions scaled to [-1, 1]).
     # None: the middle of the log-std range, exp(-2) = 0.135 with the defaults. The search's
     # candidates are drawn from this policy, so a narrow start only ever tries actions near
-    # the mean (walker-walk at 100k steps never left its random level so: bench/learning.md).
+    # the mean (walker-walk stayed at its random level through 41,760 steps so, its std never
+    # leaving this start: bench/learning.md, session 14).
     policy_init_std: float | None = None
     # Entropy bonus of the Gaussian policy (continuous tasks): the sampled-action NLL pulls the
     # std towards the spread of K weighted samples, which shrinks every round without it.

@@ -71,8 +71,10 @@ class ImageEncoder(nn.Module):
             conv = nn.Conv2d(prev, channels, 3, stride=stride, padding=1)
             layers += [conv, ResidualBlock(channels)]
             prev = channels
-        cells = shape[1] * shape[2] if stride == 1 else cfg.image_grid**2
-        pool = [] if stride == 1 else [nn.AdaptiveAvgPool2d(cfg.image_grid)]
+        if stride == 1:  # every cell of the grid
+            pool, cells = [], shape[1] * shape[2]
+        else:
+            pool, cells = [nn.AdaptiveAvgPool2d(cfg.image_grid)], cfg.image_grid**2
         self.net = nn.Sequential(*layers, nn.SiLU(), *pool, nn.Flatten())
         self.proj = nn.Linear(prev * cells, cfg.embed_dim)
 
