@@ -83,6 +83,7 @@ def random_batch(tasks: TaskSet, task_ids: Sequence[int], steps: int, seed: int 
         n = tasks[t].action.n if tasks[t].action.kind == "discrete" else 2
         policy[r, :, :n] = torch.softmax(torch.as_tensor(rng.normal(size=(s, n))), -1)
     k, da = 3, max(tasks.max_action_dim, 1)
+    gen = torch.Generator().manual_seed(seed)
     mask = torch.ones(b, s, dtype=torch.bool)
     mask[0, -1] = False  # an episode that ended before the segment did
     return UnrolledBatch(
@@ -92,8 +93,8 @@ def random_batch(tasks: TaskSet, task_ids: Sequence[int], steps: int, seed: int 
         target_reward=torch.as_tensor(rng.normal(size=(b, s - 1)), dtype=torch.float32),
         target_policy=policy,
         mask=mask,
-        sampled_actions=torch.rand(b, s, k, da) * 2 - 1,
-        sampled_policy=torch.softmax(torch.randn(b, s, k), -1),
+        sampled_actions=torch.rand(b, s, k, da, generator=gen) * 2 - 1,
+        sampled_policy=torch.softmax(torch.randn(b, s, k, generator=gen), -1),
     )
 
 
