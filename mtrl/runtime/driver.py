@@ -1,23 +1,22 @@
 """The training loop of every run: keeps workers collecting and the learner learning at a
 target ratio. The one implementation of the run's rules (task sets, DPS hand-off, evaluation
-schedule and seeds, temperatures, counters, metric names, checkpoint contents), for both modes:
-the actors run on Ray, or in this process (``inline=True``, the single-process mode that
-``mtrl.train_local`` and ``bench/learning.py --inline`` use; see ``mtrl.runtime.calls``).
+seeds, temperatures, counters, metric names, checkpoint contents; the pacing and evaluation
+schedule are ``mtrl.runtime.pace``), for both modes: the actors run on Ray, or in this process
+(``inline=True``, the single-process mode that ``mtrl.train_local`` and ``bench/learning.py
+--inline`` use; see ``mtrl.runtime.calls``).
 
 Every rollout worker has one ``collect`` call in flight, the learner one ``train`` call;
-``ray.wait`` hands back whichever finishes. Back-pressure: the learner is only asked for
-updates while it is below ``replay_ratio * (env_steps - warmup) + slack``, and workers pause
-while it lags that target by more than ``slack``. After each learner call the driver puts the
-new weights in the object store once (versioned by the update count) and every search server
-loads them; a new learner call waits for the servers when they would trail by more than
-``max_weight_lag`` updates. Checkpoints every ``checkpoint_minutes``, at the end and on SIGTERM.
+``ray.wait`` hands back whichever finishes, and ``Pace`` says who may start another. After each
+learner call the driver puts the new weights in the object store once (versioned by the update
+count) and every search server loads them; a new learner call waits for the servers when they
+would trail by more than ``max_weight_lag`` updates. Checkpoints every ``checkpoint_minutes``,
+at the end and on SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 import threading
 import time
@@ -35,6 +34,7 @@ from mtrl.runtime import checkpoint as ckpt
 from mtrl.runtime.config import RunConfig, to_json
 from mtrl.runtime.finetune import finetune_state
 from mtrl.runtime.metrics import MetricsWriter, Progress, Rates
+from mtrl.runtime.pace import Pace
 from mtrl.runtime.results import (
     TRAIN_EPISODES_KEPT,
     RunLost,
@@ -58,6 +58,7 @@ class Driver:
         inline: bool = False,
     ) -> None:
         self.config, self.hooks, self.inline = config, hooks, inline
+        self.pace = Pace(config)
         self.run_dir = Path(config.run_dir)
         state, restore_from = self._resume_state(resume)
         self.tasks = resolve_run_tasks(config)
@@ -148,16 +149,17 @@ class Driver:
         training: Any = None
         evaluating: Any = None
         rates, last_log, last_ckpt = Rates(), time.perf_counter(), time.perf_counter()
-        next_eval = self._first_evaluation()
+        next_eval = self.pace.first_evaluation(self.env_steps)
         try:
             while not self._done():
                 if evaluating is None and self.env_steps >= next_eval and config.eval_episodes:
                     evaluating = self._evaluate()
-                    next_eval = self._next_evaluation()
+                    next_eval = self.pace.next_evaluation(self.env_steps)
+                counts = self.env_steps, self.updates
                 for index in range(config.num_workers):
-                    if index not in collecting.values() and self._may_collect():
+                    if index not in collecting.values() and self.pace.may_collect(*counts):
                         collecting[self._collect(index)] = index
-                if training is None and self._may_train():
+                if training is None and self.pace.may_train(*counts):
                     training = self._train()
                 pending = [
                     *collecting,
@@ -223,22 +225,10 @@ class Driver:
         return self.seconds_before + time.perf_counter() - self.started
 
     def _progress(self) -> float:
-        """How much of the budget is spent: env steps, or wall time when that is the budget."""
-        config = self.config
-        spent = self.env_steps / config.env_steps
-        return max(spent, self._elapsed() / config.max_seconds) if config.max_seconds else spent
+        return self.pace.progress(self.env_steps, self._elapsed())
 
     def _done(self) -> bool:
         return bool(self.stop_reason or self._progress() >= 1.0 or self.dps.all_solved)
-
-    def _first_evaluation(self) -> float:
-        at_start = self.config.eval_at_start and self.env_steps == 0
-        return 0 if at_start else self._next_evaluation()
-
-    def _next_evaluation(self) -> float:
-        """The next multiple of ``eval_every`` after now (0: only the run's final one)."""
-        every = self.config.eval_every
-        return (self.env_steps // every + 1) * every if every else math.inf
 
     def _evaluate_at_end(self) -> bool:
         """Every run ends with an evaluation of its final weights (unless stopped by a signal,
@@ -246,17 +236,6 @@ class Driver:
         if self.stop_reason or self.config.eval_episodes <= 0:
             return False
         return not self.evaluations or self.evaluations[-1]["env_steps"] != self.env_steps
-
-    def _target_updates(self) -> float:
-        return self.config.replay_ratio * max(0, self.env_steps - self.config.warmup_env_steps)
-
-    def _may_collect(self) -> bool:
-        return self.updates >= self._target_updates() - self.config.replay_ratio_slack
-
-    def _may_train(self) -> bool:
-        if self.env_steps < self.config.warmup_env_steps or self.config.replay_ratio <= 0:
-            return False
-        return self.updates < self._target_updates() + self.config.replay_ratio_slack
 
     def _active(self) -> list[int]:
         return [self.tasks.index(name) for name in self.dps.active_tasks]

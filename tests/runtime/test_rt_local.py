@@ -15,7 +15,6 @@ from mtrl.runtime import RunConfig, read_checkpoint, train_local
 from mtrl.runtime import driver as driver_module
 from mtrl.runtime.checkpoint import CheckpointError, list_checkpoints
 from mtrl.runtime.config import to_json
-from mtrl.runtime.driver import Driver
 from mtrl.runtime.results import RunResult, write_result
 from mtrl.search import SearchConfig
 
@@ -70,20 +69,6 @@ def _csv(run_dir) -> dict[str, str]:
 
     with open(run_dir / "scalars.csv") as f:
         return {row["tag"]: row["value"] for row in csv.DictReader(f)}
-
-
-def test_temperature_follows_the_further_spent_budget() -> None:
-    config = RunConfig()
-    assert config.temperature(0.1) == 1.0
-    assert config.temperature(0.6) == 0.5
-    assert config.temperature(0.99) == 0.25
-    driver = Driver.__new__(Driver)  # only the budget arithmetic, no actors
-    driver.config, driver.env_steps = replace(config, env_steps=1000, max_seconds=10.0), 100
-    driver.started = 0.0
-    driver._elapsed = lambda: 6.0  # type: ignore[method-assign]
-    assert driver._progress() == pytest.approx(0.6)  # wall time is the budget spent most
-    driver.env_steps = 900
-    assert driver._progress() == pytest.approx(0.9)
 
 
 def test_targets_of_other_tasks_are_ignored_and_unknown_ones_refused(mtrl_cache, tmp_path) -> None:
