@@ -1,8 +1,9 @@
 """CPU acting with the recurrent step compiled (``acting.compile_step``) against eager, in
-the same process: ms per ``BatchedActor.act`` call on launch/tiny.py's tasks and search, and
+the same process: ms per ``BatchedActor.act`` call (launch/tiny.py's tasks by default), and
 the compile time paid once per batch layout.
 
     python bench/compile_acting.py --envs-per-task 4 --calls 40
+    python bench/compile_acting.py --tasks minatar/Breakout --envs-per-task 2
 """
 
 import argparse
@@ -32,6 +33,7 @@ def timed_calls(actor: BatchedActor, env: MultiTaskEnv, calls: int) -> list[floa
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=list(TASKS))
     p.add_argument("--envs-per-task", type=int, default=4)
     p.add_argument("--calls", type=int, default=40)
     p.add_argument("--simulations", type=int, default=8)
@@ -39,7 +41,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    env = MultiTaskEnv(list(TASKS), args.envs_per_task, seed=0)
+    env = MultiTaskEnv(args.tasks, args.envs_per_task, seed=0)
     torch.manual_seed(0)
     model = WorldModel(env.tasks, preset(args.preset, support_size=50)).eval()
     search = SearchConfig(algorithm="gumbel_muzero", num_simulations=args.simulations)

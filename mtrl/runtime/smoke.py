@@ -44,6 +44,7 @@ def smoke_overrides(config: RunConfig, resumed: bool = False) -> list[str]:
         "replay_ratio_slack=0",
         "updates_per_call=2",
         f"acting.search.num_simulations={min(config.acting.search.num_simulations, SIMULATIONS)}",
+        "acting.compile_step=false",  # compiling takes longer than the whole smoke run
         f"learner.batch_size={2 * tasks}",  # two sequences per task
         "learner.bf16=false",  # bfloat16 autocast is for GPUs
         # No conflict metrics: they cost one backward pass per task (26 for atari26).
