@@ -34,7 +34,7 @@ from mtrl.agents.gradients import (
 )
 from mtrl.agents.gradients.update import ReduceFn
 from mtrl.agents.reanalyse import reanalyse
-from mtrl.agents.replay import batch_sizes
+from mtrl.agents.replay import ReplayConfig, batch_sizes
 from mtrl.agents.seams import SampleSource
 from mtrl.envs.batch import TaskSet
 from mtrl.world_models import DPSStages, UnrolledBatch, WorldModel
@@ -84,8 +84,13 @@ class Learner:
         config: LearnerConfig,
         sampled_actions: int,
         reduce_fn: ReduceFn | None = None,
+        discounts: torch.Tensor | None = None,
     ) -> None:
         self.model, self.tasks, self.config = model, tasks, config
+        # Per task [num_tasks], for the value-gradient policy term (replay's default otherwise).
+        self.discounts = (
+            ReplayConfig().discounts(tasks.specs) if discounts is None else discounts.float()
+        ).to(model.device)
         self.bf16 = config.bf16 if config.bf16 is not None else model.device.type == "cuda"
         self.sampled_actions, self.reduce_fn = sampled_actions, reduce_fn
         self.target = copy.deepcopy(model).requires_grad_(False).eval()
@@ -173,7 +178,7 @@ class Learner:
         """``losses`` plus each row's replay priority [B] (CPU, no gradient)."""
         device_type = self.model.device.type
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
-            parts = self.model.losses(batch)
+            parts = self.model.losses(batch, self.target, self.discounts)
         per_task = parts.per_task(dict(self.config.loss_weights)).float()
         present = parts.present.float()
         share = parts.balance_coef * parts.moe_balance.float() / present.sum().clamp(min=1)

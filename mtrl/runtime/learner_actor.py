@@ -66,7 +66,8 @@ class LearnerActor:
         sampled = config.acting.sampled_actions
         share = replace(config.learner, batch_size=config.learner.batch_size // world)
         reduce_fn = all_reduce_mean if world > 1 else None
-        self.learner = Learner(self.model, run_tasks, share, sampled, reduce_fn)
+        discounts = config.replay.discounts(run_tasks.specs)
+        self.learner = Learner(self.model, run_tasks, share, sampled, reduce_fn, discounts)
         self.rng = np.random.default_rng(config.seed if rank == 0 else [config.seed, rank])
         self.lengths: dict[int, int] = {}
         self.prefetched: tuple[tuple[int, ...], list[Any]] | None = None

@@ -70,6 +70,14 @@ class WorldModelConfig:
     # std towards the spread of K weighted samples, which shrinks every round without it.
     # Sampled EfficientZero / UniZero's DMC configs use a policy-entropy weight for this.
     policy_entropy_coef: float = 0.0
+    # Value-gradient policy improvement (continuous tasks), TD-MPC2's policy objective on this
+    # model: an action drawn from the Gaussian by reparameterisation is scored r(s, a) + γ V(s')
+    # by a frozen critic (the learner's target network) from the observation alone, as the
+    # search scores a root's candidates, and the policy head climbs that score (normalised per
+    # task by its batch mean |score|). The sampled-action NLL alone only moves the policy
+    # towards whichever of its own K samples the search preferred, which never found
+    # walker-walk's gait (bench/learning.md, sessions 14-15). 0: off.
+    policy_value_coef: float = 0.0
     # Entropy bonus of the discrete/text policy. Gumbel MuZero considers only the Gumbel-top-k
     # actions by prior; one whose prior has vanished is never searched, so a reward found by
     # exploration never reaches the policy target. A small bonus keeps such actions in reach.

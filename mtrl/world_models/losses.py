@@ -4,10 +4,12 @@ Per step: value and policy at every observation token, reward and next latent at
 token (teacher forcing, see ``model.py``). Value/reward: cross-entropy against the two-hot
 target over the h(x) support. Policy: cross-entropy against the search policy (discrete, text);
 for continuous tasks the weighted negative log-likelihood of the K sampled actions under the
-Gaussian (Sampled MuZero, Hubert et al. 2021). Next latent: MSE to the EMA target encoder's
-latent of the next observation (stop-gradient), as TD-MPC2's consistency loss. The latent
-MSE is a mean over SimNorm entries (each ~1/group), so it is small: weight it up (TD-MPC2
-uses 20) through ``per_task(weights)``; the weights belong to the agent.
+Gaussian (Sampled MuZero, Hubert et al. 2021), plus optionally a value-gradient term
+(``policy_value_coef``, TD-MPC2's policy objective scored by a frozen critic). Next latent:
+MSE to the EMA target encoder's latent of the next observation (stop-gradient), as TD-MPC2's
+consistency loss. The latent MSE is a mean over SimNorm entries (each ~1/group), so it is
+small: weight it up (TD-MPC2 uses 20) through ``per_task(weights)``; the weights belong to the
+agent.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 
 from mtrl.world_models.heads import CONTINUOUS
 from mtrl.world_models.support import scalar_to_support, support_to_scalar
-from mtrl.world_models.types import Actions, TaskGroups, UnrolledBatch
+from mtrl.world_models.types import Actions, Observations, TaskGroups, UnrolledBatch
 
 if TYPE_CHECKING:
     from mtrl.world_models.model import WorldModel
@@ -58,7 +60,12 @@ class Losses:
         return {**out, "moe_balance": self.moe_balance, "present": self.present}
 
 
-def compute_losses(model: WorldModel, batch: UnrolledBatch) -> Losses:
+def compute_losses(
+    model: WorldModel,
+    batch: UnrolledBatch,
+    critic: WorldModel | None = None,
+    discounts: torch.Tensor | None = None,
+) -> Losses:
     b, s = batch.mask.shape
     tasks = batch.task_ids
     obs = batch.obs.flatten(s)
@@ -76,6 +83,16 @@ def compute_losses(model: WorldModel, batch: UnrolledBatch) -> Losses:
     latent_loss = (predicted - target).square().mean(-1)
     logits, mean, log_std = model.pi(h_obs, obs_groups, commands, command_mask)
     policy_loss = policy_nll(model, batch, logits, mean, log_std, obs_groups)
+    if model.cfg.policy_value_coef and critic is not None:
+        if discounts is None:
+            raise ValueError("policy_value_coef needs the tasks' discounts")
+        # At each sequence's first observation only (a critic call of B rows, not B * S),
+        # weighted by S so that its share of the per-task step mean is still the coefficient.
+        first = torch.arange(b, device=tasks.device) * s
+        climb = value_gradient(
+            model, critic, obs, h_obs, (commands, command_mask), obs_groups, discounts, first
+        )
+        policy_loss = policy_loss + model.cfg.policy_value_coef * s * climb
     n, step_mask, next_mask = len(model.tasks), batch.mask, batch.mask[:, 1:]
     w = batch.weight
     return Losses(
@@ -168,6 +185,45 @@ def policy_nll(
         nll = nll - model.cfg.policy_entropy_coef * entropy
     continuous = model.table.kind[groups.task_ids] == CONTINUOUS
     return torch.where(continuous, nll, loss)
+
+
+def value_gradient(
+    model: WorldModel,
+    critic: WorldModel,
+    obs: Observations,
+    h_obs: torch.Tensor,
+    offered: tuple[torch.Tensor, torch.Tensor],
+    groups: TaskGroups,
+    discounts: torch.Tensor,
+    among: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[N] -score / scale on the continuous rows (those in ``among`` [M], if given; 0 on the
+    others): score = r(s, a) + γ V(s') of an action a = mean + std * noise drawn from the
+    policy, by the frozen ``critic`` from the observation alone (as search scores a root's
+    candidates); scale = the task's mean |score| over these rows (at least 1). Only the policy
+    head learns from it: its input is detached, and the critic's weights take no gradient."""
+    continuous = model.table.kind[groups.task_ids] == CONTINUOUS
+    if among is not None:
+        continuous = continuous & torch.zeros_like(continuous).index_fill(0, among, True)
+    rows = continuous.nonzero().squeeze(1)
+    out = h_obs.new_zeros(h_obs.shape[0], dtype=torch.float32)
+    if not rows.numel():
+        return out
+    picked = obs.select(rows)
+    task = picked.task_ids
+    sub = TaskGroups.of(task)
+    commands, command_mask = offered[0][rows], offered[1][rows]
+    _, mean, log_std = model.pi(h_obs[rows].detach(), sub, commands, command_mask)
+    action = model.clip_actions(mean + log_std.exp() * torch.randn_like(mean), task)
+    with torch.no_grad():
+        root = critic.initial_inference(picked)
+    step = critic.recurrent_inference(root.state, action.float())
+    score = step.reward.float() + discounts.to(task.device)[task] * step.value.float()
+    n = len(model.tasks)
+    total = score.new_zeros(n).index_add(0, task, score.detach().abs())
+    count = score.new_zeros(n).index_add(0, task, torch.ones_like(score))
+    scale = (total / count.clamp_min(1.0)).clamp_min(1.0)[task]
+    return out.index_copy(0, rows, -score / scale)
 
 
 def task_mean(

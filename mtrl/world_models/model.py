@@ -159,7 +159,10 @@ class WorldModel(nn.Module):
         h, cache, _ = self.transformer.step(a, state.cache, window=window)
         reward_logits, latent = self.reward(h, groups), self.next(h, groups)
         token = self.token(latent, groups)
-        h, cache, _ = self.transformer.step(token, cache, window=window, inplace=True)
+        # In place into the cache the first step copied, unless autograd may need it (the
+        # learner's value-gradient term differentiates through this step).
+        inplace = not torch.is_grad_enabled()
+        h, cache, _ = self.transformer.step(token, cache, window=window, inplace=inplace)
         return self.predict(h, replace(state, cache=cache, latent=latent), reward_logits)
 
     def predict(
@@ -194,16 +197,28 @@ class WorldModel(nn.Module):
             (*pred.mean.shape[:1], k, pred.mean.shape[1]), generator=generator, device=self.device
         )
         actions = pred.mean[:, None] + pred.log_std.exp()[:, None] * noise
-        low = (self.table.center - self.table.half_range)[task][:, None]
-        high = (self.table.center + self.table.half_range)[task][:, None]
-        dims = self.table.dim_mask[task][:, None, : actions.shape[-1]]
-        return torch.minimum(torch.maximum(actions, low), high) * dims
+        return self.clip_actions(actions, task[:, None])
+
+    def clip_actions(self, actions: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
+        """Continuous actions [..., Da] of tasks ``task_ids`` [...] clipped to each task's
+        bounds, padded dims zeroed."""
+        low = (self.table.center - self.table.half_range)[task_ids]
+        high = (self.table.center + self.table.half_range)[task_ids]
+        dims = self.table.dim_mask[task_ids][..., : actions.shape[-1]]
+        da = actions.shape[-1]
+        return torch.minimum(torch.maximum(actions, low[..., :da]), high[..., :da]) * dims
 
     # ---- learning ----
 
-    def losses(self, batch: UnrolledBatch) -> Losses:
-        """Per-task losses of an unrolled batch; see ``mtrl.world_models.losses``."""
-        return compute_losses(self, batch)
+    def losses(
+        self,
+        batch: UnrolledBatch,
+        critic: WorldModel | None = None,
+        discounts: torch.Tensor | None = None,
+    ) -> Losses:
+        """Per-task losses of an unrolled batch; see ``mtrl.world_models.losses``. ``critic``
+        (a frozen copy) and per-task ``discounts`` [num_tasks] enable ``policy_value_coef``."""
+        return compute_losses(self, batch, critic, discounts)
 
     @torch.no_grad()
     def update_target(self, momentum: float | None = None) -> None:

@@ -15,7 +15,8 @@ windows gives exactly the same outputs (tested), so training can match search ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -179,18 +180,36 @@ class Transformer(nn.Module):
         The input cache is left untouched unless ``inplace`` (search expands several children
         from one parent state, so steps are functional by default).
         """
-        keys = cache.keys if inplace else cache.keys.clone()
-        values = cache.values if inplace else cache.values.clone()
+        keys, values = layer_caches(cache, inplace)
         slot = cache.count % cache.capacity
-        after = KVCache(keys, values, cache.count + 1)
-        valid = after.valid(window)
+        valid = replace(cache, count=cache.count + 1).valid(window)  # this token included
         x = x + self.positions(cache.count)
         balance = x.new_zeros(())
         for layer, block in enumerate(self.blocks):
             x = x + block.attn.step(block.norm1(x), keys[layer], values[layer], slot, valid)
             y, bal = block.feed_forward(x, token_task)
             x, balance = x + y, balance + bal
+        after = KVCache(stack_layers(keys), stack_layers(values), cache.count + 1)
         return self.norm(x), after, balance / len(self.blocks)
+
+
+def layer_caches(
+    cache: KVCache, inplace: bool
+) -> tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]]:
+    """Per layer, the key and value buffers this step writes its token into: views of the
+    cache itself (``inplace``), of one copy of it, or, when autograd may differentiate through
+    the step, one copy per layer (a write into one layer's view of a shared tensor would
+    invalidate the keys another layer saved for backward)."""
+    if inplace or not torch.is_grad_enabled():
+        keys = cache.keys if inplace else cache.keys.clone()
+        values = cache.values if inplace else cache.values.clone()
+        return keys, values
+    return [k.clone() for k in cache.keys], [v.clone() for v in cache.values]
+
+
+def stack_layers(buffers: Sequence[torch.Tensor]) -> torch.Tensor:
+    """[L, ...]: the cache tensor itself, or the per-layer copies stacked."""
+    return buffers if isinstance(buffers, torch.Tensor) else torch.stack(list(buffers))
 
 
 def causal_mask(length: int, window: torch.Tensor | None, device: torch.device) -> torch.Tensor:

@@ -34,6 +34,31 @@ class Observations:
     def size(self) -> int:
         return int(self.task_ids.shape[0])
 
+    def select(self, rows: torch.Tensor) -> Observations:
+        """The observations of ``rows`` [M] (ascending, distinct), renumbered 0..M-1."""
+        new = torch.full((self.size,), -1, dtype=torch.int64, device=rows.device)
+        new[rows] = torch.arange(rows.numel(), device=rows.device)
+
+        def keep(kind_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            renumbered = new[kind_rows]
+            kept = renumbered >= 0
+            return kept.nonzero().squeeze(1), renumbered[kept]
+
+        image, image_rows = keep(self.image_rows)
+        vector, vector_rows = keep(self.vector_rows)
+        text, text_rows = keep(self.text_rows)
+        texts = text.tolist()
+        return Observations(
+            task_ids=self.task_ids[rows],
+            image=self.image[image],
+            image_rows=image_rows,
+            vector=self.vector[vector],
+            vector_rows=vector_rows,
+            text=tuple(self.text[i] for i in texts),
+            text_rows=text_rows,
+            commands=tuple(self.commands[i] for i in texts),
+        )
+
 
 def observations_from_batch(obs: ObsBatch, device: torch.device | str = "cpu") -> Observations:
     """The adapter from an environment batch (numpy) to model tensors."""
