@@ -12,7 +12,7 @@ The model keeps one latent state per node in a ``NodeStore`` keyed by the node's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,13 @@ class ActingConfig:
     # policy is still what replay stores. Gumbel MuZero explores only as widely as its prior,
     # which can collapse before a sparse reward was ever seen (a text game's last command).
     explore_epsilon: float = 0.0
+    # Collection only: hold each exploring row's random action for n steps, n drawn from a
+    # zeta distribution with this exponent (at most ``explore_max_hold``): εz-greedy (Dabney,
+    # Ostrovski & Barreto 2021), whose long runs of one action reach what single random steps
+    # do not (Freeway's far side is 27 consecutive "up" steps away). Its per-row state lives
+    # in the collector (``mtrl.agents.exploration``). 0: one step, plain ε-greedy.
+    explore_hold: float = 0.0
+    explore_max_hold: int = 100
     # The model's recurrent step through torch.compile (inductor, one graph): less time per
     # simulation at small batches once compiled, but each new batch layout (size, mix of
     # tasks) or DPS stage compiles again, tens of seconds on a small CPU (bench/README.md).
@@ -63,6 +70,14 @@ class ActingConfig:
             raise ValueError(f"sampled_actions must be >= 1, got {self.sampled_actions}")
         if not 0.0 <= self.explore_epsilon <= 1.0:
             raise ValueError(f"explore_epsilon must be in [0, 1], got {self.explore_epsilon}")
+        if self.explore_hold and not self.explore_hold > 1.0:
+            raise ValueError(f"explore_hold must be 0 (off) or > 1, got {self.explore_hold}")
+        if self.explore_max_hold < 1:
+            raise ValueError(f"explore_max_hold must be >= 1, got {self.explore_max_hold}")
+
+    def for_evaluation(self) -> ActingConfig:
+        """The same search without collection's exploration (at any temperature)."""
+        return replace(self, explore_epsilon=0.0, explore_hold=0.0)
 
 
 @dataclass(frozen=True)
@@ -256,7 +271,8 @@ class BatchedActor:
     ) -> ActResult:
         """The host's copy of what was decided: one transfer per array, after the search."""
         choice = select_actions(out, temperature, self.config.search.algorithm, generator)
-        if temperature > 0 and self.config.explore_epsilon > 0:
+        held = self.config.explore_hold > 0  # the collector explores, holding its actions
+        if temperature > 0 and self.config.explore_epsilon > 0 and not held:
             choice = explore(choice, legal, self.config.explore_epsilon, generator)
         rows = torch.arange(choice.shape[0], device=choice.device)
         vector = root_samples[rows, choice.clamp(max=root_samples.shape[1] - 1)]

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from mtrl.agents.acting import ActResult
+from mtrl.agents.exploration import HeldExploration
 from mtrl.agents.seams import Acting, TransitionSink
 from mtrl.envs.batch import ObsBatch
 from mtrl.envs.vector import ActionBatch, EpisodeEnd, MultiTaskEnv, StepBatch
@@ -43,17 +44,36 @@ class Collector:
         self.obs = env.reset()
         self.env_steps = 0
         self.calls = 0
+        self.continuous = np.array([s.action.is_continuous for s in env.tasks.specs])
+        config = actor.config
+        self.held = (
+            HeldExploration(
+                env.num_envs,
+                config.explore_epsilon,
+                config.explore_hold,
+                config.explore_max_hold,
+                max(env.tasks.max_action_dim, 1),
+            )
+            if config.explore_hold and config.explore_epsilon
+            else None
+        )
 
     def collect(
         self, steps: int, temperature: float, active: set[int] | None = None, seed: int = 0
     ) -> list[EpisodeEnd]:
         episodes: list[EpisodeEnd] = []
+        rng = np.random.default_rng(seed)
         for _ in range(steps):
             result = self.actor.act(
                 self.obs, self.discounts, temperature, seed=seed * 1_000_003 + self.calls
             )
             self.calls += 1
+            if self.held is not None and temperature > 0:
+                continuous = self.continuous[self.obs.task_ids]
+                result = self.held.apply(result, self.obs.legal, continuous, rng)
             batch = self.env.step(self.actions(result))
+            if self.held is not None:
+                self.held.end(np.flatnonzero(batch.terminated | batch.truncated))
             self._store(self.obs, result, batch, active)
             episodes.extend(batch.episodes)
             self.obs = batch.obs

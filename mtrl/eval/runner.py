@@ -85,7 +85,8 @@ def run_unit(
     ckpt: LoadedCheckpoint, unit: Unit, on_episode: OnEpisode | None = None
 ) -> dict[str, list[float]]:
     """Per task, the returns of the first episode of each of its environments, in row order."""
-    actor = SubsetActor(BatchedActor(ckpt.model, ckpt.tasks, ckpt.acting), list(unit.task_ids))
+    acting = ckpt.acting.for_evaluation()  # training's search, without its exploration
+    actor = SubsetActor(BatchedActor(ckpt.model, ckpt.tasks, acting), list(unit.task_ids))
     protocol = (unit.settings or ckpt.settings).for_evaluation()  # as training evaluated
     env = MultiTaskEnv(actor.tasks, envs_per_task=unit.episodes, settings=protocol, seed=unit.seed)
     recorder = None

@@ -142,7 +142,7 @@ class SearchServer:
     ) -> None:
         pin_threads(cpus)
         self.model = WorldModel(run_tasks, model_config).to(pick_device(gpus)).eval()
-        self.actor = BatchedActor(self.model, run_tasks, acting)
+        self.actor = BatchedActor(self.model, run_tasks, acting.for_evaluation())
         self.discounts = torch.tensor(discounts)
         self.clients, self.window_s = clients, window_s
         self.version = -1
@@ -205,7 +205,7 @@ class Evaluator:
     ) -> None:
         pin_threads(1)
         self.model = WorldModel(run_tasks, model_config).to(pick_device(gpus)).eval()
-        self.actor = BatchedActor(self.model, run_tasks, acting)
+        self.actor = BatchedActor(self.model, run_tasks, acting.for_evaluation())
         self.discounts = torch.tensor(discounts)
         self.settings = settings
 

@@ -170,6 +170,18 @@ def test_explore_applies_while_collecting_only(model) -> None:
         ActingConfig(explore_epsilon=1.5)
 
 
+def test_with_holds_on_the_actor_leaves_exploring_to_the_collector(model) -> None:
+    search = SearchConfig(algorithm="gumbel_muzero", num_simulations=4)
+    plain = BatchedActor(model, TASKS, ActingConfig(search, 5))
+    holding = BatchedActor(
+        model, TASKS, ActingConfig(search, 5, explore_epsilon=1.0, explore_hold=2.0)
+    )
+    for seed in range(5):
+        a = plain.act(mixed_obs(), temperature=1.0, seed=seed)
+        b = holding.act(mixed_obs(), temperature=1.0, seed=seed)
+        assert np.array_equal(a.action_index, b.action_index)
+
+
 GOLDEN = Path(__file__).with_name("data") / "acting_golden.npz"
 
 
