@@ -73,10 +73,12 @@ class WorldModelConfig:
     # Value-gradient policy improvement (continuous tasks), TD-MPC2's policy objective on this
     # model: an action drawn from the Gaussian by reparameterisation is scored r(s, a) + γ V(s')
     # by a frozen critic (the learner's target network) from the observation alone, as the
-    # search scores a root's candidates, and the policy head climbs that score (normalised per
-    # task by its batch mean |score|). The sampled-action NLL alone only moves the policy
-    # towards whichever of its own K samples the search preferred, which never found
-    # walker-walk's gait (bench/learning.md, sessions 14-15). 0: off.
+    # search scores a root's candidates, and the policy head climbs that score (divided by its
+    # 5-95 percentile range per task in the batch, as TD-MPC2 scales Q). The sampled-action
+    # NLL alone only moves the policy towards whichever of its own K samples the search
+    # preferred, which never found walker-walk's gait (bench/learning.md, sessions 14-15).
+    # The coefficient balances the two: on walker-walk's early checkpoints |dQ/da| / range is
+    # 0.05-0.1 per dimension against ~1 for the NLL's pull, so ~10 makes them alike. 0: off.
     policy_value_coef: float = 0.0
     # Entropy bonus of the discrete/text policy. Gumbel MuZero considers only the Gumbel-top-k
     # actions by prior; one whose prior has vanished is never searched, so a reward found by

@@ -200,8 +200,8 @@ def value_gradient(
     """[N] -score / scale on the continuous rows (those in ``among`` [M], if given; 0 on the
     others): score = r(s, a) + γ V(s') of an action a = mean + std * noise drawn from the
     policy, by the frozen ``critic`` from the observation alone (as search scores a root's
-    candidates); scale = the task's mean |score| over these rows (at least 1). Only the policy
-    head learns from it: its input is detached, and the critic's weights take no gradient."""
+    candidates), divided by ``score_scale``. Only the policy head learns from it: its input
+    is detached, and the critic's weights take no gradient."""
     continuous = model.table.kind[groups.task_ids] == CONTINUOUS
     if among is not None:
         continuous = continuous & torch.zeros_like(continuous).index_fill(0, among, True)
@@ -219,11 +219,19 @@ def value_gradient(
         root = critic.initial_inference(picked)
     step = critic.recurrent_inference(root.state, action.float())
     score = step.reward.float() + discounts.to(task.device)[task] * step.value.float()
-    n = len(model.tasks)
-    total = score.new_zeros(n).index_add(0, task, score.detach().abs())
-    count = score.new_zeros(n).index_add(0, task, torch.ones_like(score))
-    scale = (total / count.clamp_min(1.0)).clamp_min(1.0)[task]
-    return out.index_copy(0, rows, -score / scale)
+    return out.index_copy(0, rows, -score / score_scale(score.detach(), sub))
+
+
+def score_scale(score: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
+    """[M] each row's task's 5-95 percentile range of ``score`` [M] in the batch, at least 1
+    (TD-MPC2 divides its Q by the same range, kept as a running average): the policy's step
+    is then the same for any reward scale, and the offset of Q, which every action shares,
+    does not shrink it."""
+    scale = torch.ones_like(score)
+    for _, rows in groups.groups:
+        spread = torch.quantile(score[rows], 0.95) - torch.quantile(score[rows], 0.05)
+        scale[rows] = spread.clamp_min(1.0)
+    return scale
 
 
 def task_mean(
