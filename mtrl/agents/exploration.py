@@ -18,6 +18,11 @@ import numpy as np
 from mtrl.agents.acting import ActResult
 
 
+def hold_length(rng: np.random.Generator, exponent: float, max_hold: int) -> int:
+    """Steps to hold a random action: zeta-distributed, P(n) ∝ n^-exponent, at most max_hold."""
+    return min(int(rng.zipf(exponent)), max_hold)
+
+
 class HeldExploration:
     """Per-row exploration runs of E environment rows."""
 
@@ -63,7 +68,7 @@ class HeldExploration:
             if not choices.size:
                 return
             self.index[row] = rng.choice(choices)
-        self.left[row] = min(int(rng.zipf(self.exponent)), self.max_hold)
+        self.left[row] = hold_length(rng, self.exponent, self.max_hold)
 
     def _drop_illegal(self, legal: np.ndarray, continuous: np.ndarray) -> None:
         """A held command a text game no longer offers ends the hold (the list changes)."""
