@@ -78,7 +78,7 @@ class WorldModelConfig:
     # NLL alone only moves the policy towards whichever of its own K samples the search
     # preferred, which never found walker-walk's gait (bench/learning.md, sessions 14-15).
     # The coefficient balances the two: on walker-walk's early checkpoints |dQ/da| / range is
-    # 0.05-0.1 per dimension against ~1 for the NLL's pull, so ~10 makes them alike. 0: off.
+    # 0.02-0.07 per dimension against ~1 for the NLL's pull (bench/gaussian_policy.py). 0: off.
     policy_value_coef: float = 0.0
     # Entropy bonus of the discrete/text policy. Gumbel MuZero considers only the Gumbel-top-k
     # actions by prior; one whose prior has vanished is never searched, so a reward found by
