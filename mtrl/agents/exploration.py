@@ -59,7 +59,14 @@ class HeldExploration:
         """Rows whose episode ended start the next one without a held action."""
         self.left[rows] = 0
 
-    def _start(self, row: int, result: ActResult, legal: np.ndarray, continuous: bool, rng) -> None:
+    def _start(
+        self,
+        row: int,
+        result: ActResult,
+        legal: np.ndarray,
+        continuous: bool,
+        rng: np.random.Generator,
+    ) -> None:
         if continuous:
             sample = result.sampled[row, rng.integers(result.sampled.shape[1])]
             self.vector[row, : sample.shape[0]] = sample
