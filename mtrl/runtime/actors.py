@@ -142,7 +142,7 @@ class SearchServer:
     ) -> None:
         pin_threads(cpus)
         self.model = WorldModel(run_tasks, model_config).to(pick_device(gpus)).eval()
-        self.actor = BatchedActor(self.model, run_tasks, acting.for_evaluation())
+        self.actor = BatchedActor(self.model, run_tasks, acting)  # collection: it explores
         self.discounts = torch.tensor(discounts)
         self.clients, self.window_s = clients, window_s
         self.version = -1

@@ -10,13 +10,17 @@ import pytest
 from mtrl.agents.acting import ActingConfig
 from mtrl.agents.learner import LearnerConfig
 from mtrl.agents.replay import ReplayConfig
+from mtrl.envs.batch import TaskSet
 from mtrl.envs.registry import resolve_tasks
+from mtrl.envs.settings import EnvSettings
 from mtrl.runtime import RunConfig, read_checkpoint, train_local
 from mtrl.runtime import driver as driver_module
+from mtrl.runtime.actors import Evaluator, SearchServer
 from mtrl.runtime.checkpoint import CheckpointError, list_checkpoints
 from mtrl.runtime.config import to_json
 from mtrl.runtime.results import RunResult, write_result
 from mtrl.search import SearchConfig
+from mtrl.world_models import preset
 
 TINY = RunConfig(
     tasks=("classic/CartPole", "dmc/pendulum-swingup", "text/tw-coin_collector-l1"),
@@ -154,3 +158,14 @@ def test_a_second_run_into_the_same_folder_is_refused(mtrl_cache, tmp_path) -> N
     train_local(replace(config, eval_episodes=0))
     with pytest.raises(CheckpointError, match="already holds checkpoints"):
         train_local(config)
+
+
+def test_search_servers_explore_and_evaluators_do_not() -> None:
+    """Collection's searches run on search servers, so they keep ε and its holds; the
+    evaluator acts without them."""
+    tasks, model = TaskSet(resolve_tasks(["classic/CartPole"])), preset("tiny")
+    acting = ActingConfig(explore_epsilon=0.1, explore_hold=2.0)
+    server = SearchServer(tasks, model, acting, (0.997,), 1, 0.0, 1.0, 0.0)
+    assert server.actor.config == acting
+    evaluator = Evaluator(tasks, model, acting, (0.997,), EnvSettings(), 0.0)
+    assert evaluator.actor.config == acting.for_evaluation()
