@@ -75,6 +75,11 @@ class ActingConfig:
         if self.explore_max_hold < 1:
             raise ValueError(f"explore_max_hold must be >= 1, got {self.explore_max_hold}")
 
+    @property
+    def holds_exploration(self) -> bool:
+        """Whether collection's ε-exploration is held (by the collector, not the actor)."""
+        return self.explore_hold > 0 and self.explore_epsilon > 0
+
     def for_evaluation(self) -> ActingConfig:
         """The same search without collection's exploration (at any temperature)."""
         return replace(self, explore_epsilon=0.0, explore_hold=0.0)
@@ -271,7 +276,7 @@ class BatchedActor:
     ) -> ActResult:
         """The host's copy of what was decided: one transfer per array, after the search."""
         choice = select_actions(out, temperature, self.config.search.algorithm, generator)
-        held = self.config.explore_hold > 0  # the collector explores, holding its actions
+        held = self.config.holds_exploration  # then the collector explores, not the actor
         if temperature > 0 and self.config.explore_epsilon > 0 and not held:
             choice = explore(choice, legal, self.config.explore_epsilon, generator)
         rows = torch.arange(choice.shape[0], device=choice.device)

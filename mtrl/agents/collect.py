@@ -54,7 +54,7 @@ class Collector:
                 config.explore_max_hold,
                 max(env.tasks.max_action_dim, 1),
             )
-            if config.explore_hold and config.explore_epsilon
+            if config.holds_exploration
             else None
         )
 

@@ -229,8 +229,8 @@ def score_scale(score: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
     does not shrink it."""
     scale = torch.ones_like(score)
     for _, rows in groups.groups:
-        spread = torch.quantile(score[rows], 0.95) - torch.quantile(score[rows], 0.05)
-        scale[rows] = spread.clamp_min(1.0)
+        low, high = torch.quantile(score[rows], score.new_tensor([0.05, 0.95]))
+        scale[rows] = (high - low).clamp_min(1.0)
     return scale
 
 

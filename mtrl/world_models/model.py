@@ -202,11 +202,11 @@ class WorldModel(nn.Module):
     def clip_actions(self, actions: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Continuous actions [..., Da] of tasks ``task_ids`` [...] clipped to each task's
         bounds, padded dims zeroed."""
-        low = (self.table.center - self.table.half_range)[task_ids]
-        high = (self.table.center + self.table.half_range)[task_ids]
-        dims = self.table.dim_mask[task_ids][..., : actions.shape[-1]]
         da = actions.shape[-1]
-        return torch.minimum(torch.maximum(actions, low[..., :da]), high[..., :da]) * dims
+        low = (self.table.center - self.table.half_range)[task_ids][..., :da]
+        high = (self.table.center + self.table.half_range)[task_ids][..., :da]
+        dims = self.table.dim_mask[task_ids][..., :da]
+        return torch.minimum(torch.maximum(actions, low), high) * dims
 
     # ---- learning ----
 
