@@ -12,6 +12,7 @@ The model keeps one latent state per node in a ``NodeStore`` keyed by the node's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 
 from mtrl.envs.batch import ObsBatch, TaskSet
+from mtrl.envs.registry import unknown_names
+from mtrl.envs.spec import TaskSpec
 from mtrl.search import (
     ModelOutput,
     RootInput,
@@ -58,6 +61,10 @@ class ActingConfig:
     # do not (Freeway's far side is 27 consecutive "up" steps away). Its per-row state lives
     # in the collector (``mtrl.agents.exploration``). 0: one step, plain ε-greedy.
     explore_hold: float = 0.0
+    # (task id or suite, exponent) pairs overriding ``explore_hold``; a task id wins over its
+    # suite, 0 turns holds off for it. Holds are a trade: Freeway needs them to see a crossing,
+    # while Breakout learned slower with them at 15k steps (bench/learning.md, session 15).
+    task_explore_holds: tuple[tuple[str, float], ...] = ()
     explore_max_hold: int = 100
     # The model's recurrent step through torch.compile (inductor, one graph): less time per
     # simulation at small batches once compiled, but each new batch layout (size, mix of
@@ -70,19 +77,41 @@ class ActingConfig:
             raise ValueError(f"sampled_actions must be >= 1, got {self.sampled_actions}")
         if not 0.0 <= self.explore_epsilon <= 1.0:
             raise ValueError(f"explore_epsilon must be in [0, 1], got {self.explore_epsilon}")
-        if self.explore_hold and not self.explore_hold > 1.0:
-            raise ValueError(f"explore_hold must be 0 (off) or > 1, got {self.explore_hold}")
+        # JSON (a checkpoint's config) gives lists; a frozen config keeps hashable tuples.
+        pairs = tuple((str(key), float(value)) for key, value in self.task_explore_holds)
+        object.__setattr__(self, "task_explore_holds", pairs)
+        for task, hold in (("", self.explore_hold), *pairs):
+            if hold and not hold > 1.0:
+                where = f" of {task}" if task else ""
+                raise ValueError(f"explore_hold{where} must be 0 (off) or > 1, got {hold}")
         if self.explore_max_hold < 1:
             raise ValueError(f"explore_max_hold must be >= 1, got {self.explore_max_hold}")
 
     @property
     def holds_exploration(self) -> bool:
-        """Whether collection's ε-exploration is held (by the collector, not the actor)."""
-        return self.explore_hold > 0 and self.explore_epsilon > 0
+        """Whether collection's ε-exploration is held for any task: then the collector explores
+        every row (a row without holds takes single random steps), not the actor."""
+        holds = (self.explore_hold, *(hold for _, hold in self.task_explore_holds))
+        return self.explore_epsilon > 0 and any(hold > 0 for hold in holds)
+
+    def explore_hold_for(self, spec: TaskSpec) -> float:
+        table = dict(self.task_explore_holds)
+        return table.get(spec.id, table.get(spec.suite, self.explore_hold))
+
+    def explore_holds(self, specs: Sequence[TaskSpec]) -> np.ndarray:
+        """Each task's hold exponent [len(specs)] (0: single steps); names of no registered
+        task or suite are refused."""
+        unknown = unknown_names(key for key, _ in self.task_explore_holds)
+        if unknown:
+            raise ValueError(
+                f"task_explore_holds for unknown tasks or suites: {unknown} "
+                "(`mtrl tasks` lists them)"
+            )
+        return np.array([self.explore_hold_for(spec) for spec in specs], np.float64)
 
     def for_evaluation(self) -> ActingConfig:
         """The same search without collection's exploration (at any temperature)."""
-        return replace(self, explore_epsilon=0.0, explore_hold=0.0)
+        return replace(self, explore_epsilon=0.0, explore_hold=0.0, task_explore_holds=())
 
 
 @dataclass(frozen=True)

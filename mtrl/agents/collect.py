@@ -48,9 +48,8 @@ class Collector:
         config = actor.config
         self.held = (
             HeldExploration(
-                env.num_envs,
                 config.explore_epsilon,
-                config.explore_hold,
+                config.explore_holds(env.tasks.specs)[env.task_ids],
                 config.explore_max_hold,
                 max(env.tasks.max_action_dim, 1),
             )

@@ -3,7 +3,8 @@ Barreto 2021, "Temporally-Extended ε-Greedy Exploration").
 
 A row that is not already exploring starts, with probability ε, to play one random action
 (a legal index; for continuous rows one of the search's K root samples) for n steps, n drawn
-from a zeta distribution, P(n) ∝ n^-μ, capped. Heavy-tailed holds keep ε-greedy's cheap
+from a zeta distribution, P(n) ∝ n^-μ, capped (μ per task; a task without holds takes single
+random steps, plain ε-greedy). Heavy-tailed holds keep ε-greedy's cheap
 local dithering and add the occasional long straight run. The state is per environment row,
 so it lives with the collector, not with the (stateless, possibly remote) actor; replay keeps
 the search's policy as its target and the played action as the action.
@@ -19,17 +20,19 @@ from mtrl.agents.acting import ActResult
 
 
 def hold_length(rng: np.random.Generator, exponent: float, max_hold: int) -> int:
-    """Steps to hold a random action: zeta-distributed, P(n) ∝ n^-exponent, at most max_hold."""
-    return min(int(rng.zipf(exponent)), max_hold)
+    """Steps to hold a random action: zeta-distributed, P(n) ∝ n^-exponent, at most max_hold;
+    one step (plain ε-greedy) for exponent 0."""
+    return min(int(rng.zipf(exponent)), max_hold) if exponent > 0 else 1
 
 
 class HeldExploration:
-    """Per-row exploration runs of E environment rows."""
+    """Per-row exploration runs of E environment rows, each row with its task's exponent."""
 
     def __init__(
-        self, rows: int, epsilon: float, exponent: float, max_hold: int, action_dim: int
+        self, epsilon: float, exponents: np.ndarray, max_hold: int, action_dim: int
     ) -> None:
-        self.epsilon, self.exponent, self.max_hold = epsilon, exponent, max_hold
+        rows = exponents.shape[0]  # [E] zeta exponent per row, 0 for single random steps
+        self.epsilon, self.exponents, self.max_hold = epsilon, exponents, max_hold
         self.left = np.zeros(rows, np.int64)  # steps each row still holds its action
         self.index = np.zeros(rows, np.int64)  # held action index (discrete and text rows)
         self.vector = np.zeros((rows, action_dim), np.float32)  # held action (continuous)
@@ -75,7 +78,7 @@ class HeldExploration:
             if not choices.size:
                 return
             self.index[row] = rng.choice(choices)
-        self.left[row] = hold_length(rng, self.exponent, self.max_hold)
+        self.left[row] = hold_length(rng, float(self.exponents[row]), self.max_hold)
 
     def _drop_illegal(self, legal: np.ndarray, continuous: np.ndarray) -> None:
         """A held command a text game no longer offers ends the hold (the list changes)."""

@@ -10,6 +10,7 @@ import torch
 from mtrl.agents.acting import ActingConfig, ActResult
 from mtrl.agents.collect import Collector
 from mtrl.agents.exploration import HeldExploration
+from mtrl.envs.registry import get_task
 from mtrl.envs.vector import MultiTaskEnv
 
 WIDTH, DIM, K = 6, 2, 3
@@ -40,7 +41,7 @@ def run_lengths(actions: list[int]) -> list[int]:
 
 def test_held_actions_are_legal_and_come_in_heavy_tailed_runs() -> None:
     rng = np.random.default_rng(0)
-    held = HeldExploration(1, epsilon=1.0, exponent=2.0, max_hold=100, action_dim=DIM)
+    held = HeldExploration(1.0, np.array([2.0]), max_hold=100, action_dim=DIM)
     legal = np.zeros((1, WIDTH), bool)
     legal[0, [0, 2, 3, 5]] = True
     played = []
@@ -57,7 +58,7 @@ def test_held_actions_are_legal_and_come_in_heavy_tailed_runs() -> None:
 
 def test_continuous_rows_hold_one_of_the_searchs_samples() -> None:
     rng = np.random.default_rng(1)
-    held = HeldExploration(1, epsilon=1.0, exponent=1.5, max_hold=50, action_dim=DIM)
+    held = HeldExploration(1.0, np.array([1.5]), max_hold=50, action_dim=DIM)
     first = search_result(1, rng)
     out = held.apply(first, np.zeros((1, WIDTH), bool), np.array([True]), rng)
     assert any(np.array_equal(out.action_vector[0], s) for s in first.sampled[0])
@@ -68,7 +69,7 @@ def test_continuous_rows_hold_one_of_the_searchs_samples() -> None:
 
 def test_a_hold_ends_with_its_episode_or_when_its_command_is_gone() -> None:
     rng = np.random.default_rng(2)
-    held = HeldExploration(2, epsilon=1.0, exponent=1.01, max_hold=1000, action_dim=DIM)
+    held = HeldExploration(1.0, np.full(2, 1.01), max_hold=1000, action_dim=DIM)
     offered = np.zeros((2, WIDTH), bool)
     offered[:, :2] = True
     held.apply(search_result(2, rng), offered, np.array([False, False]), rng)
@@ -83,7 +84,7 @@ def test_a_hold_ends_with_its_episode_or_when_its_command_is_gone() -> None:
 
 def test_no_epsilon_changes_nothing() -> None:
     rng = np.random.default_rng(3)
-    held = HeldExploration(3, epsilon=0.0, exponent=2.0, max_hold=10, action_dim=DIM)
+    held = HeldExploration(0.0, np.full(3, 2.0), max_hold=10, action_dim=DIM)
     result = search_result(3, rng)
     out = held.apply(result, np.ones((3, WIDTH), bool), np.array([False, True, False]), rng)
     assert np.array_equal(out.action_index, result.action_index)
@@ -97,6 +98,40 @@ def test_settings_are_checked_and_evaluation_never_explores() -> None:
         ActingConfig(explore_max_hold=0)
     config = ActingConfig(explore_epsilon=0.1, explore_hold=2.0)
     assert config.for_evaluation() == replace(config, explore_epsilon=0.0, explore_hold=0.0)
+    per_task = ActingConfig(explore_epsilon=0.1, task_explore_holds=(("minatar/Freeway", 2.0),))
+    assert per_task.holds_exploration and not per_task.for_evaluation().holds_exploration
+    with pytest.raises(ValueError, match="explore_hold of minatar/Freeway"):
+        ActingConfig(task_explore_holds=(("minatar/Freeway", 1.0),))
+
+
+def test_holds_are_per_task_and_unknown_names_are_refused() -> None:
+    # As a checkpoint's JSON gives them: lists, which the config turns into tuples.
+    config = ActingConfig(
+        explore_hold=3.0, task_explore_holds=[["minatar", 2.0], ["minatar/Breakout", 0.0]]
+    )
+    assert config.task_explore_holds == (("minatar", 2.0), ("minatar/Breakout", 0.0))
+    specs = [get_task(t) for t in ("minatar/Breakout", "minatar/Freeway", "classic/CartPole")]
+    assert config.explore_holds(specs).tolist() == [0.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="unknown tasks or suites: \\['minatar/Freewy'\\]"):
+        ActingConfig(task_explore_holds=(("minatar/Freewy", 2.0),)).explore_holds(specs)
+
+
+def test_a_row_without_holds_takes_single_random_steps() -> None:
+    rng = np.random.default_rng(4)
+    held = HeldExploration(0.5, np.array([0.0, 1.2]), max_hold=100, action_dim=DIM)
+    legal = np.ones((2, WIDTH), bool)
+    legal[:, 1] = False  # the search's choice is 1: any other action is an exploration step
+    explored = np.zeros((2, 4000), bool)
+    for step in range(4000):
+        explored[:, step] = (
+            held.apply(search_result(2, rng), legal, np.zeros(2, bool), rng).action_index != 1
+        )
+    # Row 0: each step explores with probability ε, on its own (plain ε-greedy); row 1's
+    # holds make exploring steps come in long runs, so they are most of its steps.
+    assert abs(explored[0].mean() - 0.5) < 0.03
+    assert explored[1].mean() > 0.8
+    runs0 = run_lengths(explored[0].astype(int).tolist())
+    assert max(runs0) < 20
 
 
 class AlwaysZero:
