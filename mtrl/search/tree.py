@@ -192,6 +192,9 @@ def init_tree(root: RootInput, config: SearchConfig, generator: torch.Generator)
         leaf_depths=host_full((sims, batch), 0, torch.int32, device),
     )
     value = root.value.to(torch.float32)
+    if config.min_q_range > 0:  # every backend reads these bounds and only widens them
+        tree.min_q.copy_(value - config.min_q_range / 2)
+        tree.max_q.copy_(value + config.min_q_range / 2)
     tree.visits[:, 0] = 1
     tree.value_sum[:, 0] = value
     tree.raw_value[:, 0] = value

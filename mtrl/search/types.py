@@ -70,6 +70,12 @@ class SearchConfig:
     c_visit: float = 50.0
     c_scale: float = 0.1
     gumbel_scale: float = 1.0
+    # The least range, in value units, that the tree's min-max normalisation of Q divides by:
+    # the bounds start at the root's value -/+ half of it. With 0 (MuZero's rule) Q values
+    # that differ by noise (0.01 where the task's rewards are 1) still span [0, 1], and Gumbel's
+    # sigma turns them into a near one-hot policy target (bench/search_policy.py). Like
+    # TD-MPC2's Q scale (Hansen et al. 2024), kept at least 1.
+    min_q_range: float = 0.0
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -85,6 +91,8 @@ class SearchConfig:
             )
         if not 0.0 <= self.dirichlet_fraction <= 1.0:
             raise ValueError(f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}")
+        if not self.min_q_range >= 0.0:
+            raise ValueError(f"min_q_range must be >= 0, got {self.min_q_range}")
         if self.dirichlet_fraction > 0.0 and self.dirichlet_alpha <= 0.0:
             raise ValueError(f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha}")
 

@@ -72,6 +72,12 @@ def test_cpp_equals_reference(
     assert_same_tree(reference, native)
 
 
+def test_cpp_equals_reference_with_a_least_q_range(cpp_extension: object) -> None:
+    for algorithm in ("muzero", "gumbel_muzero"):
+        config = SearchConfig(algorithm=algorithm, num_simulations=30, min_q_range=0.5)
+        assert_same_tree(run("torch", config, 6, 5, seed=4), run("cpp", config, 6, 5, seed=4))
+
+
 def test_cpp_equals_reference_with_root_noise(cpp_extension: object) -> None:
     config = SearchConfig(num_simulations=40, dirichlet_fraction=0.25)
     assert_same_tree(run("torch", config, 8, 6, seed=9), run("cpp", config, 8, 6, seed=9))

@@ -130,3 +130,31 @@ def test_gumbel_zero_simulations_gives_the_prior(backend: str) -> None:
     # The action is argmax of g + logits over the legal actions (Gumbel-max sampling).
     noisy = out.tree.gumbel[0, :3] + torch.tensor(logits[:3])
     assert out.action.item() == int(noisy.argmax())
+
+
+@pytest.mark.parametrize(
+    ("values", "min_q_range", "p_best"),
+    [
+        # Q = [.40, .41, .40, .40], one visit each (m = 4, 4 simulations, no Gumbel noise), so
+        # sigma = (50 + 1) * 0.1 * Q_norm. MuZero's bounds [.40, .41] make Q_norm [0, 1, 0, 0]:
+        # pi' = softmax([0, 5.1, 0, 0]), a1 gets e^5.1 / (e^5.1 + 3) = .982 for 0.01 of value.
+        ([0.40, 0.41, 0.40, 0.40], 0.0, math.exp(5.1) / (math.exp(5.1) + 3)),
+        # Bounds start at .40 -/+ .5: Q_norm [.50, .51, .50, .50], pi'(a1) = e^.051/(e^.051+3).
+        ([0.40, 0.41, 0.40, 0.40], 1.0, math.exp(0.051) / (math.exp(0.051) + 3)),
+        # A real gap of 1 widens the bounds to [-.1, 1.4]: Q_norm [1/3, 1, 1/3, 1/3], so
+        # pi'(a1) = e^3.4 / (e^3.4 + 3) = .909, as sharp as the evidence.
+        ([0.40, 1.40, 0.40, 0.40], 1.0, math.exp(3.4) / (math.exp(3.4) + 3)),
+    ],
+)
+def test_gumbel_target_with_a_least_q_range(
+    backend: str, values: list[float], min_q_range: float, p_best: float
+) -> None:
+    root = one_root([0.0] * 4, value=0.40, discount=1.0)
+    config = SearchConfig(
+        algorithm="gumbel_muzero", num_simulations=4, gumbel_scale=0.0, min_q_range=min_q_range
+    )
+    out = search(root, ActionValueModel(values=values), config, backend=backend)
+    assert out.visit_counts.tolist() == [[1, 1, 1, 1]]
+    others = (1 - p_best) / 3
+    expected = torch.tensor([[others, p_best, others, others]])
+    torch.testing.assert_close(out.action_weights, expected, rtol=0, atol=1e-5)
