@@ -59,7 +59,8 @@ def play(path: str, task: str, steps: int) -> tuple[list, np.ndarray]:
             pred = ckpt.model.initial_inference(o)
             q = imagined_q(ckpt.model, pred, actions, gamma)
             latents.append(ckpt.model.encode(o).numpy()[rows])
-        played = rng.integers(0, actions, env.num_envs)
+        # Every row a uniformly random legal action of its own task.
+        played = np.array([rng.choice(np.flatnonzero(legal)) for legal in obs.legal])
         vectors = np.zeros((env.num_envs, env.tasks.max_action_dim), np.float32)
         batch = env.step(ActionBatch(played, vectors))
         for r in rows:
