@@ -18,10 +18,9 @@ policy reaches:
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
+from probe_cli import probe_main
 
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
 from mtrl.eval.checkpoint import load_checkpoint
@@ -100,16 +99,12 @@ def summary(rows: list) -> dict[str, np.ndarray]:
     }
 
 
+def show(path: str, report: dict[str, np.ndarray]) -> None:
+    print(path, *(f"{k} {np.round(v, 3).tolist()}" for k, v in report.items()), sep="\n  ")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--task", default="dmc/walker-walk")
-    parser.add_argument("--steps", type=int, default=100)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    for path in args.checkpoints:
-        out = probe(path, args.task, args.steps)
-        print(path, *(f"{k} {np.round(v, 3).tolist()}" for k, v in out.items()), sep="\n  ")
+    probe_main(__doc__, probe, task="dmc/walker-walk", steps=100, show=show)
 
 
 if __name__ == "__main__":

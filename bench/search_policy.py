@@ -18,11 +18,9 @@ that the min-max normalisation is spreading noise over the full sigma scale.
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import numpy as np
 import torch
+from probe_cli import probe_main
 
 from mtrl.agents.acting import BatchedActor
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
@@ -36,7 +34,8 @@ def entropy(p: np.ndarray) -> np.ndarray:
 
 def probe(path: str, task: str, steps: int) -> dict[str, object]:
     ckpt = load_checkpoint(path)
-    index = [s.id for s in ckpt.tasks.specs].index(task)
+    ckpt.check_tasks([task])
+    index = ckpt.tasks.index(task)
     actor = BatchedActor(ckpt.model, ckpt.tasks, ckpt.acting.for_evaluation())
     # Every task of the checkpoint steps (the batch keeps training's layout); ``task``'s rows
     # are the ones measured.
@@ -49,9 +48,8 @@ def probe(path: str, task: str, steps: int) -> dict[str, object]:
         stats = child_stats(tree, torch.zeros(tree.batch_size, dtype=torch.int64))
         visited = stats.visits > 0
         q = stats.q.double()
-        gap = torch.where(visited, q, -torch.inf).amax(1) - torch.where(visited, q, torch.inf).amin(
-            1
-        )
+        high, low = torch.where(visited, q, -torch.inf), torch.where(visited, q, torch.inf)
+        gap = high.amax(1) - low.amin(1)
         prior = torch.softmax(tree.root_logits.double(), dim=1).numpy()
         rows += [
             (e_p, e_t, g, r, int(a), int(n))
@@ -73,7 +71,6 @@ def probe(path: str, task: str, steps: int) -> dict[str, object]:
     finite = np.isfinite(data[:, 2]) & (data[:, 3] > 0)
     legal = int(data[0, 5])
     return {
-        "checkpoint": path,
         "env_steps": ckpt.env_steps,
         "uniform": round(float(np.log(legal)), 3),
         "prior_entropy": round(float(data[:, 0].mean()), 3),
@@ -86,14 +83,7 @@ def probe(path: str, task: str, steps: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--steps", type=int, default=300)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    for path in args.checkpoints:
-        print(json.dumps(probe(path, args.task, args.steps)))
+    probe_main(__doc__, probe)
 
 
 if __name__ == "__main__":

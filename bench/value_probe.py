@@ -19,11 +19,9 @@ Q(s, a) = r(s, a) + γ V(s') from one imagined step. Over the episodes that term
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import numpy as np
 import torch
+from probe_cli import probe_main
 
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
 from mtrl.eval.checkpoint import load_checkpoint
@@ -46,7 +44,8 @@ def imagined_q(model, pred, actions: int, gamma: float) -> np.ndarray:
 def play(path: str, task: str, steps: int) -> tuple[list, np.ndarray]:
     """Finished episodes as lists of (V, Q[A], action, reward), and the latents seen."""
     ckpt = load_checkpoint(path)
-    index = list(ckpt.tasks.names).index(task)
+    ckpt.check_tasks([task])
+    index = ckpt.tasks.index(task)
     actions, gamma = ckpt.tasks.specs[index].action.n, float(ckpt.discounts[index])
     env = MultiTaskEnv(ckpt.tasks, envs_per_task=ENVS, settings=ckpt.settings, seed=0)
     rows = np.flatnonzero(env.task_ids == index)
@@ -101,15 +100,12 @@ def summary(ended: list, latents: np.ndarray) -> dict[str, object]:
     }
 
 
+def probe(path: str, task: str, steps: int) -> dict[str, object]:
+    return summary(*play(path, task, steps))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--steps", type=int, default=300)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    for path in args.checkpoints:
-        print(json.dumps({"checkpoint": path, **summary(*play(path, args.task, args.steps))}))
+    probe_main(__doc__, probe)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mtrl.envs.batch import ObsBatch, TaskSet
-from mtrl.envs.registry import unknown_names
+from mtrl.envs.registry import refuse_unknown, task_setting
 from mtrl.envs.spec import TaskSpec
 from mtrl.search import (
     ModelOutput,
@@ -94,20 +94,12 @@ class ActingConfig:
         holds = (self.explore_hold, *(hold for _, hold in self.task_explore_holds))
         return self.explore_epsilon > 0 and any(hold > 0 for hold in holds)
 
-    def explore_hold_for(self, spec: TaskSpec) -> float:
-        table = dict(self.task_explore_holds)
-        return table.get(spec.id, table.get(spec.suite, self.explore_hold))
-
     def explore_holds(self, specs: Sequence[TaskSpec]) -> np.ndarray:
         """Each task's hold exponent [len(specs)] (0: single steps); names of no registered
         task or suite are refused."""
-        unknown = unknown_names(key for key, _ in self.task_explore_holds)
-        if unknown:
-            raise ValueError(
-                f"task_explore_holds for unknown tasks or suites: {unknown} "
-                "(`mtrl tasks` lists them)"
-            )
-        return np.array([self.explore_hold_for(spec) for spec in specs], np.float64)
+        refuse_unknown(self.task_explore_holds, "task_explore_holds")
+        holds = [task_setting(self.task_explore_holds, s, self.explore_hold) for s in specs]
+        return np.array(holds, np.float64)
 
     def for_evaluation(self) -> ActingConfig:
         """The same search without collection's exploration (at any temperature)."""

@@ -27,7 +27,7 @@ import torch
 
 from mtrl.agents.targets import n_step_parts
 from mtrl.envs.batch import crop_image
-from mtrl.envs.registry import unknown_names
+from mtrl.envs.registry import refuse_unknown, task_setting
 from mtrl.envs.spec import Modality, TaskSpec
 
 
@@ -58,18 +58,13 @@ class ReplayConfig:
                 raise ValueError(f"discount{where} must be in (0, 1], got {discount}")
 
     def discount_for(self, spec: TaskSpec) -> float:
-        table = dict(self.task_discounts)
-        return table.get(spec.id, table.get(spec.suite, self.discount))
+        return task_setting(self.task_discounts, spec, self.discount)
 
     def discounts(self, specs: Sequence[TaskSpec]) -> torch.Tensor:
         """Each task's discount [len(specs)]. Overrides of registered tasks or suites outside
         ``specs`` are ignored (one launcher's list serves any subset of its tasks); a name of
         no registered task or suite is refused."""
-        unknown = unknown_names(key for key, _ in self.task_discounts)
-        if unknown:
-            raise ValueError(
-                f"task_discounts for unknown tasks or suites: {unknown} (`mtrl tasks` lists them)"
-            )
+        refuse_unknown(self.task_discounts, "task_discounts")
         return torch.tensor([self.discount_for(s) for s in specs], dtype=torch.float32)
 
 

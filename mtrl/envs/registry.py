@@ -199,6 +199,23 @@ def unknown_names(names: Iterable[str], suites: bool = True) -> list[str]:
     return sorted({name for name in names if name not in known})
 
 
+def task_setting(overrides: Iterable[tuple[str, float]], spec: TaskSpec, default: float) -> float:
+    """``default`` unless a (task id or suite, value) pair of ``overrides`` names ``spec``; the
+    task id wins over its suite."""
+    table = dict(overrides)
+    return table.get(spec.id, table.get(spec.suite, default))
+
+
+def refuse_unknown(overrides: Iterable[tuple[str, float]], setting: str) -> None:
+    """A ``ValueError`` when a pair of the per-task ``setting`` names no registered task or
+    suite (one launcher's list may name tasks outside a run; a typo names none)."""
+    unknown = unknown_names(key for key, _ in overrides)
+    if unknown:
+        raise ValueError(
+            f"{setting} for unknown tasks or suites: {unknown} (`mtrl tasks` lists them)"
+        )
+
+
 def get_task(task_id: str) -> TaskSpec:
     """The spec of ``task_id``; a ``ValueError`` names the valid ids of the same suite."""
     registry = _registry()

@@ -1,28 +1,17 @@
 """bench/learning_report.py: the learning benchmark's numbers, on hand-made run results."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from bench_scripts import BENCH, load_bench
 
 
 @pytest.fixture(scope="module")
 def lr():
-    sys.path.insert(0, str(BENCH))  # it imports bench/machine.py, as when run as a script
-    try:
-        path = BENCH / "learning_report.py"
-        spec = importlib.util.spec_from_file_location("learning_report", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return load_bench("learning_report")
 
 
 TASKS = ["classic/CartPole", "dmc/cartpole-balance", "minatar/Breakout"]
@@ -122,14 +111,7 @@ def test_summary_per_seed_ratios_and_aggregates(lr, runs) -> None:
 
 
 def test_minatar_games_are_held_to_five_times_random(runs) -> None:
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("learning_bench", BENCH / "learning.py")
-        bench = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = bench  # dataclasses look their module up
-        spec.loader.exec_module(bench)
-    finally:
-        sys.path.remove(str(BENCH))
+    bench = load_bench("learning", "learning_bench")
     every = bench.bars(["text/tw-simple-dense", "minatar/Breakout", "minatar/Seaquest"])
     assert every["text/tw-simple-dense"].kind == "solved"
     assert every["minatar/Breakout"].value == pytest.approx(5 * 0.375)

@@ -1,26 +1,14 @@
 """bench/merging.py report: the table and figure of hand-made per-seed scores; method settings."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from bench_scripts import load_bench
 
 
 @pytest.fixture(scope="module")
 def merging():
-    sys.path.insert(0, str(BENCH))  # it imports its siblings, as when run as a script
-    try:
-        spec = importlib.util.spec_from_file_location("merging_bench", BENCH / "merging.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return load_bench("merging", "merging_bench")
 
 
 def test_report_gives_each_model_per_task_and_against_the_experts(merging, tmp_path, capsys):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import load_bench
 
 from mtrl.agents.acting import ActingConfig
 from mtrl.envs.settings import EnvSettings
@@ -17,16 +17,12 @@ from mtrl.eval.checkpoint import run_tasks
 from mtrl.search import SearchConfig
 from mtrl.world_models import WorldModel, preset
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "search_policy.py"
 TASKS = ["classic/CartPole", "minatar/Breakout"]
 
 
 @pytest.fixture(scope="module")
 def search_policy():
-    spec = importlib.util.spec_from_file_location("search_policy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("search_policy")
 
 
 def checkpoint(path: Path, min_q_range: float) -> Path:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "value_probe.py"
+from bench_scripts import load_bench
 
 
 @pytest.fixture(scope="module")
 def value_probe():
-    spec = importlib.util.spec_from_file_location("value_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("value_probe")
 
 
 def test_summary_of_a_model_that_sees_the_end_coming(value_probe) -> None:
