@@ -1,0 +1,269 @@
+"""Can a launcher's world model learn a task's rewards and endings at all? Trained offline on
+uniformly random play, with no search and no acting, so that what it fails to learn is the
+model's and the loss's doing, not exploration's.
+
+    python bench/offline_heads.py --launcher minatar5 --task minatar/Asterix --updates 3000
+    python bench/offline_heads.py --launcher minatar5 --task minatar/Asterix --updates 3000 \\
+        --set 'learner.loss_weights=[["value",0.5],["reward",1],["policy",1],["latent",1]]'
+
+One task's replay is filled with ``--rows`` steps of random play (2 envs, the launcher's env
+settings); the launcher's model is trained on it by the runs' own ``Learner`` (its loss weights,
+priorities, target network, batch size and learning rate; ``--set`` changes any of them as on a
+launcher). Every ``--every`` updates, one imagined step per held-out random transition (other
+env seeds) is scored:
+
+- ``reward_auc``: ROC AUC of the predicted reward r(s, a) of the played action, between steps
+  that paid a reward and steps that did not (0.5: blind; 1: perfect);
+- ``end_auc``: ROC AUC of -V(s') of the imagined next state, between steps that ended the
+  episode and steps that did not;
+- ``value_std``: the spread of V(s') over the held-out steps (0: one value for every state);
+- ``latent_std``: the encoder's latent's spread over the held-out states (mean over its entries
+  of each one's std): near 0 when the encoder maps every state to one latent.
+
+``--reference`` first trains a classifier with MinAtar's DQN torso on as many random steps of
+other seeds and scores it on the same held-out steps: how predictable both events are from
+(s, a) at all. ``--one-hot-policy`` stores one-hot policy targets on the played actions
+instead of uniform ones: targets as sharp and as noisy as a search's can be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import mannwhitneyu
+
+from mtrl.agents.acting import ActingConfig, ActResult
+from mtrl.agents.batching import start_row_priorities
+from mtrl.agents.collect import Collector
+from mtrl.agents.learner import Learner
+from mtrl.agents.replay import TaskReplay
+from mtrl.envs.batch import ObsBatch, TaskSet
+from mtrl.envs.vector import ActionBatch, MultiTaskEnv
+from mtrl.overrides import apply_overrides
+from mtrl.runtime import RunConfig
+from mtrl.runtime.topology import resolve_run_tasks
+from mtrl.world_models import WorldModel
+from mtrl.world_models.config import preset
+from mtrl.world_models.types import observations_from_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+# Random steps scored, 16 envs on seeds the training data never used: ~65 of them pay and ~150
+# end in Asterix (3,000 left ~20 paying steps, too few for a stable AUC).
+HELD_OUT_STEPS = 10_000
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    obs: list[ObsBatch]  # one batch of envs per step
+    actions: list[np.ndarray]  # [E] each
+    paid: np.ndarray  # [steps * E] bool
+    ended: np.ndarray  # [steps * E] bool
+
+
+class RandomActor:
+    """Uniformly random legal actions, stored with a uniform search policy, or with
+    ``one_hot`` a one-hot on the played action: a policy target as noisy as a search's can be."""
+
+    def __init__(self, config: ActingConfig, actions: int, seed: int, one_hot: bool = False):
+        self.config, self.actions, self.rng = config, actions, np.random.default_rng(seed)
+        self.one_hot = one_hot
+
+    def act(self, obs: ObsBatch, discounts: object, temperature: float, seed: int = 0):
+        legal = obs.legal[:, : self.actions].astype(np.float32)
+        policy = legal / legal.sum(1, keepdims=True)
+        rows = len(policy)
+        chosen = np.array([self.rng.choice(self.actions, p=p) for p in policy])
+        if self.one_hot:
+            policy = np.eye(self.actions, dtype=np.float32)[chosen]
+        return ActResult(
+            chosen,
+            np.zeros((rows, 1), np.float32),
+            policy,
+            np.zeros((rows, 1, 1), np.float32),
+            np.zeros(rows, np.float32),
+        )
+
+
+def launcher_config(launcher: str, task: str, sets: list[str]) -> RunConfig:
+    """``launch/<launcher>.py``'s config class on ``task`` alone, with ``sets`` applied."""
+    path = ROOT / "launch" / f"{launcher}.py"
+    spec = importlib.util.spec_from_file_location(f"launch_{launcher}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = [
+        c
+        for c in vars(module).values()
+        if isinstance(c, type) and issubclass(c, RunConfig) and c is not RunConfig
+    ]
+    if len(classes) != 1:
+        raise SystemExit(f"{path} defines {len(classes)} run configs; expected one")
+    return apply_overrides(classes[0](), [f"tasks={json.dumps([task])}", *sets])
+
+
+def random_replay(
+    tasks: TaskSet, config: RunConfig, rows: int, seed: int, one_hot: bool = False
+) -> TaskReplay:
+    replay = TaskReplay(tasks.specs[0], config.replay)
+    env = MultiTaskEnv(tasks, envs_per_task=2, settings=config.env, seed=seed)
+    actor = RandomActor(config.acting.for_evaluation(), tasks.specs[0].action.n, seed, one_hot)
+    Collector(env, actor, {0: replay}, config.replay.discounts(tasks.specs)).collect(
+        rows // 2, temperature=1.0
+    )
+    env.close()
+    return replay
+
+
+def held_out(tasks: TaskSet, config: RunConfig, steps: int, seed: int, envs: int = 16) -> HeldOut:
+    env = MultiTaskEnv(tasks, envs_per_task=envs, settings=config.env, seed=seed)
+    rng, obs = np.random.default_rng(seed), env.reset()
+    seen, actions, paid, ended = [], [], [], []
+    vectors = np.zeros((envs, max(tasks.max_action_dim, 1)), np.float32)
+    for _ in range(steps // envs):
+        played = np.array([rng.choice(np.flatnonzero(legal)) for legal in obs.legal])
+        batch = env.step(ActionBatch(played, vectors))
+        seen.append(obs)
+        actions.append(played)
+        paid.append(batch.reward > 0)
+        ended.append(batch.terminated)
+        obs = batch.obs
+    env.close()
+    return HeldOut(seen, actions, np.concatenate(paid), np.concatenate(ended))
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC of ``scores`` for boolean ``labels`` (ties count half); None with one class."""
+    positive, negative = scores[labels], scores[~labels]
+    if not len(positive) or not len(negative):
+        return None
+    return float(mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative)))
+
+
+@torch.no_grad()
+def scores(model: WorldModel, data: HeldOut) -> dict[str, float | None]:
+    model.eval()
+    rewards, values, latents = [], [], []
+    for obs, actions in zip(data.obs, data.actions, strict=True):
+        inputs = observations_from_batch(obs)
+        root = model.initial_inference(inputs)
+        step = model.recurrent_inference(root.state, torch.as_tensor(actions))
+        rewards.append(step.reward.float().numpy())
+        values.append(step.value.float().numpy())
+        latents.append(model.encode(inputs).float().numpy())
+    reward, value = np.concatenate(rewards), np.concatenate(values)
+    model.train()
+    return {
+        "reward_auc": auc(data.paid, reward),
+        "end_auc": auc(data.ended, -value),
+        "value_std": float(value.std()),
+        "latent_std": float(np.concatenate(latents).std(0).mean()),
+    }
+
+
+def reference_scores(
+    tasks: TaskSet, updates: int, seed: int, train: HeldOut, test: HeldOut
+) -> dict[str, float | None]:
+    """How predictable both events are from (s, a): a classifier with MinAtar's DQN torso (one
+    3x3 conv of 16 channels, 128 hidden units; Young & Tian 2019), trained with binary
+    cross-entropy on ``train``'s random steps to tell the steps that pay and those that end."""
+    if not train.obs[0].image_rows.size:
+        raise SystemExit("--reference needs an image task")
+    torch.manual_seed(seed)
+    frames = torch.from_numpy(np.concatenate([o.image for o in train.obs])).float() / 255.0
+    actions = torch.from_numpy(np.concatenate(train.actions))
+    labels = torch.from_numpy(np.stack([train.paid, train.ended], 1)).float()
+    count, (channels, height, width) = tasks.specs[0].action.n, frames.shape[1:]
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(channels, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16 * height * width, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 2 * count),
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def logits(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:  # [N, 2]: pays, ends
+        return net(x).view(len(x), 2, count)[torch.arange(len(x)), :, a]
+
+    for _ in range(updates):
+        pick = torch.randint(0, len(frames), (256,))
+        loss = F.binary_cross_entropy_with_logits(logits(frames[pick], actions[pick]), labels[pick])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        test_frames = torch.from_numpy(np.concatenate([o.image for o in test.obs])).float() / 255
+        out = logits(test_frames, torch.from_numpy(np.concatenate(test.actions))).numpy()
+    return {"reward_auc": auc(test.paid, out[:, 0]), "end_auc": auc(test.ended, out[:, 1])}
+
+
+def train(
+    config: RunConfig,
+    rows: int,
+    updates: int,
+    every: int,
+    seed: int,
+    held_steps: int = HELD_OUT_STEPS,
+    one_hot: bool = False,
+) -> list[dict]:
+    torch.manual_seed(seed)
+    tasks = resolve_run_tasks(config)
+    model = WorldModel(tasks, preset(config.model_preset, **dict(config.model_overrides)))
+    discounts = config.replay.discounts(tasks.specs)
+    learner = Learner(model, tasks, config.learner, config.acting.sampled_actions, None, discounts)
+    replays = {0: random_replay(tasks, config, rows, seed, one_hot)}
+    data = held_out(tasks, config, held_steps, seed=seed + 1_000)
+    rng, started, reports = np.random.default_rng(seed), time.perf_counter(), []
+    for update in range(updates + 1):
+        if update % every == 0 or update == updates:
+            seconds = round(time.perf_counter() - started, 1)
+            reports.append({"updates": update, "seconds": seconds, **scores(model, data)})
+            print(json.dumps(reports[-1]), flush=True)
+        if update == updates:
+            break
+        samples = learner.draw(replays, rng)
+        metrics = learner.train_step(learner.assemble(samples))
+        if config.replay.priority_exponent:
+            for sample, starts, priorities in start_row_priorities(samples, metrics["priorities"]):
+                sample.replay.set_priorities(starts, priorities)
+    return reports
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--launcher", required=True)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--updates", type=int, default=3_000)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--rows", type=int, default=30_000, help="random-play steps in replay")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--one-hot-policy", action="store_true", help="policy targets one-hot on the played action"
+    )
+    parser.add_argument(
+        "--reference", action="store_true", help="first the DQN-torso classifier's AUCs"
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = launcher_config(args.launcher, args.task, args.set)
+    if args.reference:
+        tasks = resolve_run_tasks(config)
+        test = held_out(tasks, config, HELD_OUT_STEPS, args.seed + 1_000)
+        data = held_out(tasks, config, args.rows, args.seed)
+        reference = reference_scores(tasks, args.updates, args.seed, data, test)
+        print(json.dumps({"reference": reference, "updates": args.updates}), flush=True)
+    train(config, args.rows, args.updates, args.every, args.seed, one_hot=args.one_hot_policy)
+
+
+if __name__ == "__main__":
+    main()

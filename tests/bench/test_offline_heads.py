@@ -1,0 +1,69 @@
+"""bench/offline_heads.py: its AUC, its random actor, and a tiny offline training end to end."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from bench_scripts import load_bench
+
+from mtrl.agents.acting import ActingConfig
+
+
+@pytest.fixture(scope="module")
+def offline_heads():
+    return load_bench("offline_heads")
+
+
+def test_auc_orders_positives_above_negatives(offline_heads) -> None:
+    labels = np.array([True, True, False, False, False])
+    assert offline_heads.auc(labels, np.array([0.9, 0.8, 0.1, 0.2, 0.3])) == 1.0
+    assert offline_heads.auc(labels, np.array([0.0, 0.1, 0.5, 0.6, 0.7])) == 0.0
+    assert offline_heads.auc(labels, np.zeros(5)) == 0.5  # a blind model: every pair a tie
+    # One positive above two of three negatives: 2 of 3 pairs.
+    assert offline_heads.auc(labels[1:], np.array([0.5, 0.4, 0.6, 0.1])) == pytest.approx(2 / 3)
+    assert offline_heads.auc(np.zeros(3, bool), np.arange(3.0)) is None
+
+
+def test_random_actor_plays_only_legal_actions_under_a_uniform_policy(offline_heads) -> None:
+    legal = np.array([[True, False, True, False], [False, True, True, True]])
+    actor = offline_heads.RandomActor(ActingConfig(), actions=4, seed=0)
+    for _ in range(20):
+        result = actor.act(SimpleNamespace(legal=legal), None, 1.0)
+        assert legal[np.arange(2), result.action_index].all()
+    np.testing.assert_allclose(result.policy, [[0.5, 0, 0.5, 0], [0, 1 / 3, 1 / 3, 1 / 3]])
+
+
+def test_tiny_offline_training_reports_every_interval(offline_heads) -> None:
+    config = offline_heads.launcher_config("minatar5", "minatar/Breakout", ["learner.batch_size=8"])
+    assert config.tasks == ("minatar/Breakout",) and config.learner.batch_size == 8
+    reports = offline_heads.train(config, rows=300, updates=3, every=2, seed=0, held_steps=320)
+    assert [r["updates"] for r in reports] == [0, 2, 3]
+    for report in reports:
+        assert report["value_std"] >= 0.0 and report["latent_std"] > 0.0
+        for key in ("reward_auc", "end_auc"):  # None only where no held-out step paid / ended
+            assert report[key] is None or 0.0 <= report[key] <= 1.0
+
+
+def test_unknown_launcher_setting_is_refused(offline_heads) -> None:
+    with pytest.raises(ValueError, match=r"unknown config key 'no_such_key'"):
+        offline_heads.launcher_config("minatar5", "minatar/Breakout", ["no_such_key=1"])
+
+
+def test_one_hot_policy_targets_are_the_played_actions(offline_heads) -> None:
+    legal = np.array([[True, False, True, True]])
+    actor = offline_heads.RandomActor(ActingConfig(), actions=4, seed=1, one_hot=True)
+    result = actor.act(SimpleNamespace(legal=legal), None, 1.0)
+    np.testing.assert_array_equal(result.policy, np.eye(4)[result.action_index])
+
+
+def test_reference_classifier_scores_the_held_out_steps(offline_heads) -> None:
+    config = offline_heads.launcher_config("minatar5", "minatar/Breakout", [])
+    tasks = offline_heads.resolve_run_tasks(config)
+    data = offline_heads.held_out(tasks, config, steps=320, seed=0)
+    test = offline_heads.held_out(tasks, config, steps=320, seed=1)
+    assert len(data.paid) == len(data.ended) == 320 and data.ended.any()
+    out = offline_heads.reference_scores(tasks, updates=5, seed=0, train=data, test=test)
+    assert set(out) == {"reward_auc", "end_auc"}
+    assert all(v is None or 0.0 <= v <= 1.0 for v in out.values())
