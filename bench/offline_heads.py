@@ -101,8 +101,8 @@ def launcher_config(launcher: str, task: str, sets: list[str]) -> RunConfig:
     classes = [
         c
         for c in vars(module).values()
-        if isinstance(c, type) and issubclass(c, RunConfig) and c is not RunConfig
-    ]
+        if isinstance(c, type) and issubclass(c, RunConfig) and c.__module__ == module.__name__
+    ]  # the one defined there, not those it imports
     if len(classes) != 1:
         raise SystemExit(f"{path} defines {len(classes)} run configs; expected one")
     return apply_overrides(classes[0](), [f"tasks={json.dumps([task])}", *sets])
@@ -216,6 +216,8 @@ def train(
 ) -> list[dict]:
     torch.manual_seed(seed)
     tasks = resolve_run_tasks(config)
+    if tasks.specs[0].action.is_continuous:
+        raise SystemExit(f"{tasks.specs[0].id} is continuous: offline_heads scores discrete tasks")
     model = WorldModel(tasks, preset(config.model_preset, **dict(config.model_overrides)))
     discounts = config.replay.discounts(tasks.specs)
     learner = Learner(model, tasks, config.learner, config.acting.sampled_actions, None, discounts)

@@ -67,3 +67,9 @@ def test_reference_classifier_scores_the_held_out_steps(offline_heads) -> None:
     out = offline_heads.reference_scores(tasks, updates=5, seed=0, train=data, test=test)
     assert set(out) == {"reward_auc", "end_auc"}
     assert all(v is None or 0.0 <= v <= 1.0 for v in out.values())
+
+
+def test_continuous_task_is_refused(offline_heads) -> None:
+    config = offline_heads.launcher_config("dmc100k", "dmc/cartpole-balance", [])
+    with pytest.raises(SystemExit, match="continuous"):
+        offline_heads.train(config, rows=10, updates=0, every=1, seed=0)
