@@ -29,15 +29,15 @@ instead of uniform ones: targets as sharp and as noisy as a search's can be.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from learning import alone
+from learning import launcher_config as printed_config
 from scipy.stats import mannwhitneyu
 
 from mtrl.agents.acting import ActingConfig, ActResult
@@ -47,14 +47,13 @@ from mtrl.agents.learner import Learner
 from mtrl.agents.replay import TaskReplay
 from mtrl.envs.batch import ObsBatch, TaskSet
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
-from mtrl.overrides import apply_overrides
+from mtrl.overrides import from_json
 from mtrl.runtime import RunConfig
 from mtrl.runtime.topology import resolve_run_tasks
 from mtrl.world_models import WorldModel
 from mtrl.world_models.config import preset
 from mtrl.world_models.types import observations_from_batch
 
-ROOT = Path(__file__).resolve().parents[1]
 # Random steps scored, 16 envs on seeds the training data never used: ~65 of them pay and ~150
 # end in Asterix (3,000 left ~20 paying steps, too few for a stable AUC).
 HELD_OUT_STEPS = 10_000
@@ -93,19 +92,9 @@ class RandomActor:
 
 
 def launcher_config(launcher: str, task: str, sets: list[str]) -> RunConfig:
-    """``launch/<launcher>.py``'s config class on ``task`` alone, with ``sets`` applied."""
-    path = ROOT / "launch" / f"{launcher}.py"
-    spec = importlib.util.spec_from_file_location(f"launch_{launcher}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    classes = [
-        c
-        for c in vars(module).values()
-        if isinstance(c, type) and issubclass(c, RunConfig) and c.__module__ == module.__name__
-    ]  # the one defined there, not those it imports
-    if len(classes) != 1:
-        raise SystemExit(f"{path} defines {len(classes)} run configs; expected one")
-    return apply_overrides(classes[0](), [f"tasks={json.dumps([task])}", *sets])
+    """``launch/<launcher>.py``'s config on ``task`` alone with ``sets``, as the launcher
+    itself prints and validates it (no launcher adds fields to ``RunConfig``)."""
+    return from_json(RunConfig, json.dumps(printed_config(launcher, [*alone(task), *sets])))
 
 
 def random_replay(
@@ -122,6 +111,8 @@ def random_replay(
 
 
 def held_out(tasks: TaskSet, config: RunConfig, steps: int, seed: int, envs: int = 16) -> HeldOut:
+    if tasks.specs[0].action.is_continuous:
+        raise SystemExit(f"{tasks.specs[0].id} is continuous: offline_heads scores discrete tasks")
     env = MultiTaskEnv(tasks, envs_per_task=envs, settings=config.env, seed=seed)
     rng, obs = np.random.default_rng(seed), env.reset()
     seen, actions, paid, ended = [], [], [], []
@@ -207,22 +198,20 @@ def reference_scores(
 
 def train(
     config: RunConfig,
+    data: HeldOut,
     rows: int,
     updates: int,
     every: int,
     seed: int,
-    held_steps: int = HELD_OUT_STEPS,
     one_hot: bool = False,
 ) -> list[dict]:
+    """The model trained on ``rows`` random steps, scored on ``data`` every ``every`` updates."""
     torch.manual_seed(seed)
     tasks = resolve_run_tasks(config)
-    if tasks.specs[0].action.is_continuous:
-        raise SystemExit(f"{tasks.specs[0].id} is continuous: offline_heads scores discrete tasks")
     model = WorldModel(tasks, preset(config.model_preset, **dict(config.model_overrides)))
     discounts = config.replay.discounts(tasks.specs)
     learner = Learner(model, tasks, config.learner, config.acting.sampled_actions, None, discounts)
     replays = {0: random_replay(tasks, config, rows, seed, one_hot)}
-    data = held_out(tasks, config, held_steps, seed=seed + 1_000)
     rng, started, reports = np.random.default_rng(seed), time.perf_counter(), []
     for update in range(updates + 1):
         if update % every == 0 or update == updates:
@@ -258,13 +247,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = launcher_config(args.launcher, args.task, args.set)
+    tasks = resolve_run_tasks(config)
+    test = held_out(tasks, config, HELD_OUT_STEPS, args.seed + 1_000)
     if args.reference:
-        tasks = resolve_run_tasks(config)
-        test = held_out(tasks, config, HELD_OUT_STEPS, args.seed + 1_000)
         data = held_out(tasks, config, args.rows, args.seed)
         reference = reference_scores(tasks, args.updates, args.seed, data, test)
         print(json.dumps({"reference": reference, "updates": args.updates}), flush=True)
-    train(config, args.rows, args.updates, args.every, args.seed, one_hot=args.one_hot_policy)
+    one_hot = args.one_hot_policy
+    train(config, test, args.rows, args.updates, args.every, args.seed, one_hot)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def test_random_actor_plays_only_legal_actions_under_a_uniform_policy(offline_he
 def test_tiny_offline_training_reports_every_interval(offline_heads) -> None:
     config = offline_heads.launcher_config("minatar5", "minatar/Breakout", ["learner.batch_size=8"])
     assert config.tasks == ("minatar/Breakout",) and config.learner.batch_size == 8
-    reports = offline_heads.train(config, rows=300, updates=3, every=2, seed=0, held_steps=320)
+    tasks = offline_heads.resolve_run_tasks(config)
+    test = offline_heads.held_out(tasks, config, steps=320, seed=1)
+    reports = offline_heads.train(config, test, rows=300, updates=3, every=2, seed=0)
     assert [r["updates"] for r in reports] == [0, 2, 3]
     for report in reports:
         assert report["value_std"] >= 0.0 and report["latent_std"] > 0.0
@@ -47,7 +49,7 @@ def test_tiny_offline_training_reports_every_interval(offline_heads) -> None:
 
 
 def test_unknown_launcher_setting_is_refused(offline_heads) -> None:
-    with pytest.raises(ValueError, match=r"unknown config key 'no_such_key'"):
+    with pytest.raises(SystemExit, match=r"unknown config key 'no_such_key'"):
         offline_heads.launcher_config("minatar5", "minatar/Breakout", ["no_such_key=1"])
 
 
@@ -72,4 +74,4 @@ def test_reference_classifier_scores_the_held_out_steps(offline_heads) -> None:
 def test_continuous_task_is_refused(offline_heads) -> None:
     config = offline_heads.launcher_config("dmc100k", "dmc/cartpole-balance", [])
     with pytest.raises(SystemExit, match="continuous"):
-        offline_heads.train(config, rows=10, updates=0, every=1, seed=0)
+        offline_heads.held_out(offline_heads.resolve_run_tasks(config), config, steps=16, seed=0)
