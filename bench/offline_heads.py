@@ -22,16 +22,22 @@ env seeds) is scored:
 
 ``--reference`` first trains a classifier with MinAtar's DQN torso on as many random steps of
 other seeds and scores it on the same held-out steps: how predictable both events are from
-(s, a) at all. ``--one-hot-policy`` stores one-hot policy targets on the played actions
-instead of uniform ones: targets as sharp and as noisy as a search's can be.
+(s, a) at all.
+
+``--replay CKPT`` trains on the replay a run saved in its checkpoint (the states its own policy
+visited, with its search's policy targets) instead of random play: what an online run's data
+does to the same model. ``--policy-targets`` rewrites the stored targets: ``uniform`` over the
+legal actions, or ``one-hot`` on the played action (as sharp and as noisy as a search's can be).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,6 +55,8 @@ from mtrl.envs.batch import ObsBatch, TaskSet
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
 from mtrl.overrides import from_json
 from mtrl.runtime import RunConfig
+from mtrl.runtime.checkpoint import CheckpointError, read_checkpoint
+from mtrl.runtime.replay_shard import restore_snapshot
 from mtrl.runtime.topology import resolve_run_tasks
 from mtrl.world_models import WorldModel
 from mtrl.world_models.config import preset
@@ -57,6 +65,7 @@ from mtrl.world_models.types import observations_from_batch
 # Random steps scored, 16 envs on seeds the training data never used: ~65 of them pay and ~150
 # end in Asterix (3,000 left ~20 paying steps, too few for a stable AUC).
 HELD_OUT_STEPS = 10_000
+TARGETS = ("stored", "uniform", "one-hot")
 
 
 @dataclass(frozen=True)
@@ -68,20 +77,16 @@ class HeldOut:
 
 
 class RandomActor:
-    """Uniformly random legal actions, stored with a uniform search policy, or with
-    ``one_hot`` a one-hot on the played action: a policy target as noisy as a search's can be."""
+    """Uniformly random legal actions, stored with a uniform search policy."""
 
-    def __init__(self, config: ActingConfig, actions: int, seed: int, one_hot: bool = False):
+    def __init__(self, config: ActingConfig, actions: int, seed: int):
         self.config, self.actions, self.rng = config, actions, np.random.default_rng(seed)
-        self.one_hot = one_hot
 
     def act(self, obs: ObsBatch, discounts: object, temperature: float, seed: int = 0):
         legal = obs.legal[:, : self.actions].astype(np.float32)
         policy = legal / legal.sum(1, keepdims=True)
         rows = len(policy)
         chosen = np.array([self.rng.choice(self.actions, p=p) for p in policy])
-        if self.one_hot:
-            policy = np.eye(self.actions, dtype=np.float32)[chosen]
         return ActResult(
             chosen,
             np.zeros((rows, 1), np.float32),
@@ -97,17 +102,61 @@ def launcher_config(launcher: str, task: str, sets: list[str]) -> RunConfig:
     return from_json(RunConfig, json.dumps(printed_config(launcher, [*alone(task), *sets])))
 
 
-def random_replay(
-    tasks: TaskSet, config: RunConfig, rows: int, seed: int, one_hot: bool = False
-) -> TaskReplay:
+def random_replay(tasks: TaskSet, config: RunConfig, rows: int, seed: int) -> TaskReplay:
     replay = TaskReplay(tasks.specs[0], config.replay)
     env = MultiTaskEnv(tasks, envs_per_task=2, settings=config.env, seed=seed)
-    actor = RandomActor(config.acting.for_evaluation(), tasks.specs[0].action.n, seed, one_hot)
+    actor = RandomActor(config.acting.for_evaluation(), tasks.specs[0].action.n, seed)
     Collector(env, actor, {0: replay}, config.replay.discounts(tasks.specs)).collect(
         rows // 2, temperature=1.0
     )
     env.close()
     return replay
+
+
+def checkpoint_replay(tasks: TaskSet, config: RunConfig, path: Path) -> TaskReplay:
+    """The task's rows from a run checkpoint's replay snapshot (its newest
+    ``replay_snapshot_rows``), in a replay as large as the snapshot."""
+    spec = tasks.specs[0]
+    try:
+        snapshot = read_checkpoint(path)["replay"].get(spec.id)
+    except CheckpointError as error:
+        raise SystemExit(str(error)) from error
+    if not snapshot or not int(snapshot["rows"]):
+        raise SystemExit(f"{path} holds no replay rows of {spec.id}")
+    capacity = max(int(snapshot["rows"]), config.replay.capacity)
+    replay = TaskReplay(spec, dataclasses.replace(config.replay, capacity=capacity))
+    restore_snapshot(replay, snapshot)
+    return replay
+
+
+def retarget(replay: TaskReplay, kind: str) -> TaskReplay:
+    """Rewrite the stored policy targets: ``stored`` keeps them, ``uniform`` spreads them over
+    the legal actions, ``one-hot`` puts all of each on the action played."""
+    steps = np.flatnonzero(~replay.is_last[: len(replay)])  # final rows hold no action
+    if kind == "uniform":
+        legal = replay.legal[steps, : replay.policy.shape[1]].astype(np.float32)
+        replay.policy[steps] = legal / legal.sum(1, keepdims=True)
+    elif kind == "one-hot":
+        replay.policy[steps] = np.eye(replay.policy.shape[1], dtype=np.float32)[
+            replay.action_index[steps]
+        ]
+    elif kind != "stored":
+        raise ValueError(f"unknown policy targets {kind!r}: stored, uniform or one-hot")
+    return replay
+
+
+def data_summary(replay: TaskReplay) -> dict[str, float]:
+    """What the training rows hold: how often a step pays or ends, and how sharp the policy
+    targets are (nats; uniform over n actions is log n)."""
+    steps = np.flatnonzero(~replay.is_last[: len(replay)])
+    policy = replay.policy[steps].astype(np.float64)
+    entropy = -(policy * np.log(np.where(policy > 0, policy, 1.0))).sum(1)
+    return {
+        "steps": len(steps),
+        "paid": float((replay.reward[steps] > 0).mean()),
+        "ended": float(replay.terminated[: len(replay)].sum() / len(steps)),
+        "target_entropy": float(entropy.mean()),
+    }
 
 
 def held_out(tasks: TaskSet, config: RunConfig, steps: int, seed: int, envs: int = 16) -> HeldOut:
@@ -197,21 +246,15 @@ def reference_scores(
 
 
 def train(
-    config: RunConfig,
-    data: HeldOut,
-    rows: int,
-    updates: int,
-    every: int,
-    seed: int,
-    one_hot: bool = False,
+    config: RunConfig, data: HeldOut, replay: TaskReplay, updates: int, every: int, seed: int
 ) -> list[dict]:
-    """The model trained on ``rows`` random steps, scored on ``data`` every ``every`` updates."""
+    """The model trained on ``replay``'s rows, scored on ``data`` every ``every`` updates."""
     torch.manual_seed(seed)
     tasks = resolve_run_tasks(config)
     model = WorldModel(tasks, preset(config.model_preset, **dict(config.model_overrides)))
     discounts = config.replay.discounts(tasks.specs)
     learner = Learner(model, tasks, config.learner, config.acting.sampled_actions, None, discounts)
-    replays = {0: random_replay(tasks, config, rows, seed, one_hot)}
+    replays = {0: replay}
     rng, started, reports = np.random.default_rng(seed), time.perf_counter(), []
     for update in range(updates + 1):
         if update % every == 0 or update == updates:
@@ -237,9 +280,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=30_000, help="random-play steps in replay")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--one-hot-policy", action="store_true", help="policy targets one-hot on the played action"
-    )
+    parser.add_argument("--replay", type=Path, help="train on this checkpoint's replay snapshot")
+    parser.add_argument("--policy-targets", choices=TARGETS, default="stored")
     parser.add_argument(
         "--reference", action="store_true", help="first the DQN-torso classifier's AUCs"
     )
@@ -253,8 +295,13 @@ def main() -> None:
         data = held_out(tasks, config, args.rows, args.seed)
         reference = reference_scores(tasks, args.updates, args.seed, data, test)
         print(json.dumps({"reference": reference, "updates": args.updates}), flush=True)
-    one_hot = args.one_hot_policy
-    train(config, test, args.rows, args.updates, args.every, args.seed, one_hot)
+    if args.replay:
+        replay = checkpoint_replay(tasks, config, args.replay)
+    else:
+        replay = random_replay(tasks, config, args.rows, args.seed)
+    retarget(replay, args.policy_targets)
+    print(json.dumps({"data": str(args.replay or "random"), **data_summary(replay)}), flush=True)
+    train(config, test, replay, args.updates, args.every, args.seed)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def test_tiny_offline_training_reports_every_interval(offline_heads) -> None:
     assert config.tasks == ("minatar/Breakout",) and config.learner.batch_size == 8
     tasks = offline_heads.resolve_run_tasks(config)
     test = offline_heads.held_out(tasks, config, steps=320, seed=1)
-    reports = offline_heads.train(config, test, rows=300, updates=3, every=2, seed=0)
+    replay = offline_heads.random_replay(tasks, config, rows=300, seed=0)
+    reports = offline_heads.train(config, test, replay, updates=3, every=2, seed=0)
     assert [r["updates"] for r in reports] == [0, 2, 3]
     for report in reports:
         assert report["value_std"] >= 0.0 and report["latent_std"] > 0.0
@@ -53,11 +54,48 @@ def test_unknown_launcher_setting_is_refused(offline_heads) -> None:
         offline_heads.launcher_config("minatar5", "minatar/Breakout", ["no_such_key=1"])
 
 
-def test_one_hot_policy_targets_are_the_played_actions(offline_heads) -> None:
-    legal = np.array([[True, False, True, True]])
-    actor = offline_heads.RandomActor(ActingConfig(), actions=4, seed=1, one_hot=True)
-    result = actor.act(SimpleNamespace(legal=legal), None, 1.0)
-    np.testing.assert_array_equal(result.policy, np.eye(4)[result.action_index])
+def test_policy_targets_are_rewritten_on_steps_and_never_on_final_rows(offline_heads) -> None:
+    config = offline_heads.launcher_config("minatar5", "minatar/Breakout", [])
+    tasks = offline_heads.resolve_run_tasks(config)
+    replay = offline_heads.random_replay(tasks, config, rows=400, seed=0)
+    steps = ~replay.is_last[: len(replay)]
+    assert (~steps).any()  # some episodes ended, so final rows exist
+    before = offline_heads.data_summary(replay)
+    assert before["target_entropy"] == pytest.approx(np.log(tasks.specs[0].action.n))
+    offline_heads.retarget(replay, "one-hot")
+    np.testing.assert_array_equal(
+        replay.policy[: len(replay)][steps], np.eye(3)[replay.action_index[: len(replay)][steps]]
+    )
+    assert not replay.policy[: len(replay)][~steps].any()
+    assert offline_heads.data_summary(replay)["target_entropy"] == 0.0
+    offline_heads.retarget(replay, "uniform")
+    assert offline_heads.data_summary(replay) == pytest.approx(before)
+    with pytest.raises(ValueError, match="unknown policy targets 'sharp'"):
+        offline_heads.retarget(replay, "sharp")
+
+
+def test_checkpoint_replay_holds_the_snapshot_rows(offline_heads, tmp_path) -> None:
+    import torch
+
+    from mtrl.runtime.checkpoint import CHECKPOINT_VERSION, REQUIRED
+    from mtrl.runtime.replay_shard import replay_snapshot
+
+    config = offline_heads.launcher_config("minatar5", "minatar/Breakout", [])
+    tasks = offline_heads.resolve_run_tasks(config)
+    saved = offline_heads.random_replay(tasks, config, rows=200, seed=0)
+    state = {key: {} for key in REQUIRED} | {"version": CHECKPOINT_VERSION}
+    path, other = tmp_path / "ckpt.pt", tmp_path / "other.pt"
+    torch.save(state | {"replay": {"minatar/Breakout": replay_snapshot(saved, 150)}}, path)
+    replay = offline_heads.checkpoint_replay(tasks, config, path)
+    assert len(replay) == 150
+    newest = slice(len(saved) - 150, len(saved))  # final rows make it over 200 rows
+    np.testing.assert_array_equal(replay.obs[:150], saved.obs[newest])
+    np.testing.assert_array_equal(replay.policy[:150], saved.policy[newest])
+    torch.save(state | {"replay": {"minatar/Asterix": replay_snapshot(saved, 150)}}, other)
+    with pytest.raises(SystemExit, match="holds no replay rows of minatar/Breakout"):
+        offline_heads.checkpoint_replay(tasks, config, other)
+    with pytest.raises(SystemExit, match="does not exist"):
+        offline_heads.checkpoint_replay(tasks, config, tmp_path / "none.pt")
 
 
 def test_reference_classifier_scores_the_held_out_steps(offline_heads) -> None:
