@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from learning import alone
 from learning import launcher_config as printed_config
 from scipy.stats import mannwhitneyu
+from search_policy import entropy
 
 from mtrl.agents.acting import ActingConfig, ActResult
 from mtrl.agents.batching import start_row_priorities
@@ -83,8 +84,7 @@ class RandomActor:
         self.config, self.actions, self.rng = config, actions, np.random.default_rng(seed)
 
     def act(self, obs: ObsBatch, discounts: object, temperature: float, seed: int = 0):
-        legal = obs.legal[:, : self.actions].astype(np.float32)
-        policy = legal / legal.sum(1, keepdims=True)
+        policy = uniform(obs.legal[:, : self.actions])
         rows = len(policy)
         chosen = np.array([self.rng.choice(self.actions, p=p) for p in policy])
         return ActResult(
@@ -94,6 +94,17 @@ class RandomActor:
             np.zeros((rows, 1, 1), np.float32),
             np.zeros(rows, np.float32),
         )
+
+
+def uniform(legal: np.ndarray) -> np.ndarray:
+    """[N, A] bool -> [N, A] float32: each row's probability spread over its legal actions."""
+    legal = legal.astype(np.float32)
+    return legal / legal.sum(1, keepdims=True)
+
+
+def step_rows(replay: TaskReplay) -> np.ndarray:
+    """The stored rows that hold an action and a policy target (final rows hold neither)."""
+    return np.flatnonzero(~replay.is_last[: len(replay)])
 
 
 def launcher_config(launcher: str, task: str, sets: list[str]) -> RunConfig:
@@ -115,7 +126,7 @@ def random_replay(tasks: TaskSet, config: RunConfig, rows: int, seed: int) -> Ta
 
 def checkpoint_replay(tasks: TaskSet, config: RunConfig, path: Path) -> TaskReplay:
     """The task's rows from a run checkpoint's replay snapshot (its newest
-    ``replay_snapshot_rows``), in a replay as large as the snapshot."""
+    ``replay_snapshot_rows``), in a replay as large as the snapshot: nothing is added to it."""
     spec = tasks.specs[0]
     try:
         snapshot = read_checkpoint(path)["replay"].get(spec.id)
@@ -123,8 +134,7 @@ def checkpoint_replay(tasks: TaskSet, config: RunConfig, path: Path) -> TaskRepl
         raise SystemExit(str(error)) from error
     if not snapshot or not int(snapshot["rows"]):
         raise SystemExit(f"{path} holds no replay rows of {spec.id}")
-    capacity = max(int(snapshot["rows"]), config.replay.capacity)
-    replay = TaskReplay(spec, dataclasses.replace(config.replay, capacity=capacity))
+    replay = TaskReplay(spec, dataclasses.replace(config.replay, capacity=int(snapshot["rows"])))
     restore_snapshot(replay, snapshot)
     return replay
 
@@ -132,10 +142,9 @@ def checkpoint_replay(tasks: TaskSet, config: RunConfig, path: Path) -> TaskRepl
 def retarget(replay: TaskReplay, kind: str) -> TaskReplay:
     """Rewrite the stored policy targets: ``stored`` keeps them, ``uniform`` spreads them over
     the legal actions, ``one-hot`` puts all of each on the action played."""
-    steps = np.flatnonzero(~replay.is_last[: len(replay)])  # final rows hold no action
+    steps = step_rows(replay)
     if kind == "uniform":
-        legal = replay.legal[steps, : replay.policy.shape[1]].astype(np.float32)
-        replay.policy[steps] = legal / legal.sum(1, keepdims=True)
+        replay.policy[steps] = uniform(replay.legal[steps, : replay.policy.shape[1]])
     elif kind == "one-hot":
         replay.policy[steps] = np.eye(replay.policy.shape[1], dtype=np.float32)[
             replay.action_index[steps]
@@ -148,14 +157,12 @@ def retarget(replay: TaskReplay, kind: str) -> TaskReplay:
 def data_summary(replay: TaskReplay) -> dict[str, float]:
     """What the training rows hold: how often a step pays or ends, and how sharp the policy
     targets are (nats; uniform over n actions is log n)."""
-    steps = np.flatnonzero(~replay.is_last[: len(replay)])
-    policy = replay.policy[steps].astype(np.float64)
-    entropy = -(policy * np.log(np.where(policy > 0, policy, 1.0))).sum(1)
+    steps = step_rows(replay)
     return {
         "steps": len(steps),
         "paid": float((replay.reward[steps] > 0).mean()),
         "ended": float(replay.terminated[: len(replay)].sum() / len(steps)),
-        "target_entropy": float(entropy.mean()),
+        "target_entropy": float(entropy(replay.policy[steps].astype(np.float64)).mean()),
     }
 
 
