@@ -58,6 +58,7 @@ class WorldModelConfig:
     per_task_heads: bool = False  # False: shared heads conditioned on a task embedding
     head_hidden: int = 512
     support_size: int = 300  # categorical value/reward over [-S, S] of h(x): 2S + 1 bins
+    support_step: float = 1.0  # bin spacing in h(x); 1 is MuZero's (mtrl.world_models.support)
     log_std_min: float = -5.0
     log_std_max: float = 1.0
     # The Gaussian policy's std before training (continuous tasks, actions scaled to [-1, 1]).
@@ -102,6 +103,8 @@ class WorldModelConfig:
             raise ValueError("kv_window_by_suite windows must be in [1, kv_window_steps]")
         if self.context_steps > self.max_steps:
             raise ValueError("context_steps must not exceed max_steps (the position table)")
+        if not self.support_step > 0:
+            raise ValueError(f"support_step must be positive, got {self.support_step}")
         if self.text_encoder not in ("hashed", "minilm"):
             raise ValueError(f"text_encoder must be 'hashed' or 'minilm', got {self.text_encoder}")
         std = self.policy_init_std
@@ -124,6 +127,12 @@ class WorldModelConfig:
     @property
     def num_bins(self) -> int:
         return 2 * self.support_size + 1
+
+    @property
+    def support(self) -> tuple[int, float]:
+        """(size, step) of the categorical value/reward support, as ``support_to_scalar``
+        and ``scalar_to_support`` take them."""
+        return self.support_size, self.support_step
 
     @property
     def head_dim(self) -> int:

@@ -114,7 +114,7 @@ def first_step_value_error(
     value_logits: torch.Tensor, target: torch.Tensor, model: WorldModel
 ) -> torch.Tensor:
     """[B] |V(o_0) - z_0| from value logits [B, S, 2S+1] and scalar targets [B, S]."""
-    predicted = support_to_scalar(value_logits[:, 0].float(), model.cfg.support_size)
+    predicted = support_to_scalar(value_logits[:, 0].float(), *model.cfg.support)
     return (predicted - target[:, 0].float()).abs()
 
 
@@ -155,7 +155,7 @@ def run_transformer(
 
 def cross_entropy(logits: torch.Tensor, target: torch.Tensor, model: WorldModel) -> torch.Tensor:
     """Per-row CE between logits [N, 2S+1] and two-hot scalar targets (any shape, N rows)."""
-    probs = scalar_to_support(target.flatten(), model.cfg.support_size)
+    probs = scalar_to_support(target.flatten(), *model.cfg.support)
     return -(probs * F.log_softmax(logits.float(), dim=-1)).sum(-1)
 
 

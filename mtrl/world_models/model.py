@@ -170,18 +170,18 @@ class WorldModel(nn.Module):
     ) -> Prediction:
         logits, mean, log_std = self.pi(h, state.groups, state.commands, state.command_mask)
         value_logits = self.value(h, state.groups)
-        size = self.cfg.support_size
+        support = self.cfg.support
         reward = (
             torch.zeros_like(h[:, 0])
             if reward_logits is None
-            else support_to_scalar(reward_logits, size)
+            else support_to_scalar(reward_logits, *support)
         )
         return Prediction(
             state=state,
             policy_logits=logits,
             mean=mean,
             log_std=log_std,
-            value=support_to_scalar(value_logits, size),
+            value=support_to_scalar(value_logits, *support),
             reward=reward,
             value_logits=value_logits,
             reward_logits=reward_logits,

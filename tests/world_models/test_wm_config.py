@@ -24,6 +24,7 @@ def test_presets_and_overrides() -> None:
         {"kv_window_by_suite": (("dmc", 9),)},
         {"context_steps": 40},
         {"text_encoder": "bert"},
+        {"support_step": 0.0},
     ],
 )
 def test_bad_configs_are_rejected(bad: dict) -> None:

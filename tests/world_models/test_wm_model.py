@@ -9,7 +9,7 @@ import torch
 from wm_helpers import random_actions, random_batch, random_obs, select_rows
 
 from mtrl.envs.batch import TaskSet
-from mtrl.world_models import Actions, LatentState, Prediction, WorldModel, preset
+from mtrl.world_models import Actions, LatentState, Prediction, WorldModel, h, preset
 from mtrl.world_models.heads import MASKED
 
 MIXED = [0, 2, 4, 5, 1, 3, 4, 0]  # image, vector-continuous, text, vector-discrete, ...
@@ -315,3 +315,24 @@ def test_policy_init_std_sets_the_untrained_gaussian_only(tasks: TaskSet) -> Non
         torch.testing.assert_close(pred.mean, preds[0].mean)
     with pytest.raises(ValueError, match="policy_init_std"):
         preset("tiny", policy_init_std=3.0)  # above exp(log_std_max) = e
+
+
+def test_support_step_rescales_predicted_values_and_rewards(tasks: TaskSet) -> None:
+    """Same weights, bins 0.2 apart in h(x) instead of 1: every predicted value and reward is
+    h^-1 of a fifth of the step-1 model's expected bin."""
+    obs = random_obs(tasks, MIXED, seed=3)
+    actions = random_actions(tasks, MIXED, (), seed=3)
+    torch.manual_seed(0)
+    weights = WorldModel(tasks, preset("tiny")).state_dict()
+    for tensor in weights.values():  # untrained heads predict 0 everywhere: move them
+        tensor.add_(0.1 * torch.randn_like(tensor.float()).to(tensor.dtype))
+    outputs = []
+    for step in (1.0, 0.2):
+        model = WorldModel(tasks, preset("tiny", support_step=step))
+        model.load_state_dict(weights)
+        with torch.no_grad():
+            root = model.initial_inference(obs)
+            outputs.append((root.value, model.recurrent_inference(root.state, actions).reward))
+    for coarse, fine in zip(*outputs, strict=True):
+        assert coarse.abs().max() > 1e-3  # an untrained model's values are not all 0
+        torch.testing.assert_close(h(fine), 0.2 * h(coarse), rtol=1e-3, atol=1e-4)  # float32 h^-1
