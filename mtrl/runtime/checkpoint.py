@@ -11,6 +11,7 @@ temporary name and renamed; the newest ``keep`` are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import torch
 from mtrl.overrides import to_json
 from mtrl.run_folder import checkpoint_dir, checkpoint_name, list_checkpoints
 from mtrl.run_folder import latest_checkpoint as latest_checkpoint  # re-exported
+from mtrl.world_models.config import WorldModelConfig
 
 log = logging.getLogger(__name__)
 TrainEpisode = tuple[float, str, float]  # wall seconds at its end, task, return
@@ -167,9 +169,13 @@ def check_compatible(
 
 
 def model_config_diffs(first: dict[str, Any], second: dict[str, Any]) -> str:
-    """``"key: a vs b; ..."`` for every model-config key whose values differ (a key one side
-    lacks counts), or "" when the two build the same model. Tuples and lists compare equal."""
-    a, b = json.loads(json.dumps(first)), json.loads(json.dumps(second))
+    """``"key: a vs b; ..."`` for every model-config key whose values differ, or "" when the two
+    build the same model. Tuples and lists compare equal. A key one side lacks takes the
+    field's default, as ``WorldModelConfig(**config)`` rebuilds it: a field added after a
+    checkpoint was written defaults to what the model did before it existed; a key that is no
+    field at all counts as a difference."""
+    defaults = json.loads(json.dumps(dataclasses.asdict(WorldModelConfig())))
+    a, b = ({**defaults, **json.loads(json.dumps(side))} for side in (first, second))
     keys = sorted(set(a) | set(b))
     return "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in keys if a.get(k) != b.get(k))
 

@@ -128,6 +128,14 @@ def test_corrupt_partial_and_mismatched_checkpoints(tmp_path) -> None:
     bigger = dataclasses.asdict(preset("tiny", embed_dim=64))
     with pytest.raises(CheckpointError, match=r"model shape differs .*embed_dim: 32 vs 64"):
         ckpt.check_compatible(good, state, tasks, bigger)
+    # A field added after the checkpoint was written takes its default on the checkpoint's side.
+    older = {k: v for k, v in state["model"]["config"].items() if k != "support_step"}
+    ckpt.check_compatible(
+        good, {**state, "model": {**state["model"], "config": older}}, tasks, model
+    )
+    finer = dataclasses.asdict(preset("tiny", support_step=0.2))
+    with pytest.raises(CheckpointError, match=r"support_step: 1.0 vs 0.2"):
+        ckpt.check_compatible(good, state, tasks, finer)
 
 
 def test_run_dir_with_checkpoints_needs_resume(tmp_path) -> None:
