@@ -18,7 +18,15 @@ env seeds) is scored:
   episode and steps that did not;
 - ``value_std``: the spread of V(s') over the held-out steps (0: one value for every state);
 - ``latent_std``: the encoder's latent's spread over the held-out states (mean over its entries
-  of each one's std): near 0 when the encoder maps every state to one latent.
+  of each one's std): near 0 when the encoder maps every state to one latent;
+- ``reward_choice_auc`` and ``end_choice_auc``: whether it knows *which action* pays or ends.
+  Each held-out state is also played with every action on a copy of the game (same random
+  stream, so the same spawns and sticky draws); on the states where some actions pay and others
+  do not, the fraction of (paying, non-paying) action pairs whose r(s, a) ranks the paying one
+  higher, and likewise V(s') ranking a surviving action above an ending one (ties count half;
+  0.5: the action makes no difference to the model). ``reward_choices`` and ``end_choices``
+  count those states. With an end head (``end_head``), ``end_head_auc`` and
+  ``end_head_choice_auc`` score its P(end) in place of V(s').
 
 ``--reference`` first trains a classifier with MinAtar's DQN torso on as many random steps of
 other seeds and scores it on the same held-out steps: how predictable both events are from
@@ -33,6 +41,7 @@ legal actions, or ``one-hot`` on the played action (as sharp and as noisy as a s
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import time
@@ -52,6 +61,7 @@ from mtrl.agents.batching import start_row_priorities
 from mtrl.agents.collect import Collector
 from mtrl.agents.learner import Learner
 from mtrl.agents.replay import TaskReplay
+from mtrl.envs.base import TaskEnv
 from mtrl.envs.batch import ObsBatch, TaskSet
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
 from mtrl.overrides import from_json
@@ -75,6 +85,8 @@ class HeldOut:
     actions: list[np.ndarray]  # [E] each
     paid: np.ndarray  # [steps * E] bool
     ended: np.ndarray  # [steps * E] bool
+    pays: np.ndarray  # [steps * E, A] bool: would action a have paid from this state
+    ends: np.ndarray  # [steps * E, A] bool: would action a have ended the episode
 
 
 class RandomActor:
@@ -171,10 +183,13 @@ def held_out(tasks: TaskSet, config: RunConfig, steps: int, seed: int, envs: int
         raise SystemExit(f"{tasks.specs[0].id} is continuous: offline_heads scores discrete tasks")
     env = MultiTaskEnv(tasks, envs_per_task=envs, settings=config.env, seed=seed)
     rng, obs = np.random.default_rng(seed), env.reset()
-    seen, actions, paid, ended = [], [], [], []
+    seen, actions, paid, ended, pays, ends = [], [], [], [], [], []
     vectors = np.zeros((envs, max(tasks.max_action_dim, 1)), np.float32)
     for _ in range(steps // envs):
         played = np.array([rng.choice(np.flatnonzero(legal)) for legal in obs.legal])
+        outcomes = [every_action(env.env(row), tasks.specs[0].action.n) for row in range(envs)]
+        pays.append(np.stack([pay for pay, _ in outcomes]))
+        ends.append(np.stack([end for _, end in outcomes]))
         batch = env.step(ActionBatch(played, vectors))
         seen.append(obs)
         actions.append(played)
@@ -182,7 +197,39 @@ def held_out(tasks: TaskSet, config: RunConfig, steps: int, seed: int, envs: int
         ended.append(batch.terminated)
         obs = batch.obs
     env.close()
-    return HeldOut(seen, actions, np.concatenate(paid), np.concatenate(ended))
+    return HeldOut(
+        seen,
+        actions,
+        np.concatenate(paid),
+        np.concatenate(ended),
+        np.concatenate(pays),
+        np.concatenate(ends),
+    )
+
+
+def every_action(game: TaskEnv, actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """[A], [A] bool: whether each action, played once on a copy of ``game``, pays and ends the
+    episode. The copy carries the game's random state, so every action meets the same draws."""
+    pays, ends = np.zeros(actions, bool), np.zeros(actions, bool)
+    for action in range(actions):
+        step = copy.deepcopy(game).step(action)
+        pays[action], ends[action] = step.reward > 0, step.terminated
+    return pays, ends
+
+
+def choice_auc(good: np.ndarray, scores: np.ndarray) -> tuple[float | None, int]:
+    """Within-state ranking: over the states (rows) of ``good`` [N, A] where some actions are
+    good and some are not, the fraction of (good, other) action pairs whose ``scores`` [N, A]
+    rank the good one higher (ties count half); and how many such states there were."""
+    mixed = good.any(1) & ~good.all(1)
+    good, scores = good[mixed], scores[mixed]
+    if not len(good):
+        return None, 0
+    above = (scores[:, :, None] > scores[:, None, :]) + 0.5 * (
+        scores[:, :, None] == scores[:, None, :]
+    )
+    pairs = good[:, :, None] & ~good[:, None, :]
+    return float(above[pairs].mean()), int(mixed.sum())
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -193,23 +240,52 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative)))
 
 
-@torch.no_grad()
-def scores(model: WorldModel, data: HeldOut) -> dict[str, float | None]:
-    model.eval()
-    rewards, values, latents = [], [], []
-    for obs, actions in zip(data.obs, data.actions, strict=True):
-        inputs = observations_from_batch(obs)
-        root = model.initial_inference(inputs)
-        step = model.recurrent_inference(root.state, torch.as_tensor(actions))
-        rewards.append(step.reward.float().numpy())
-        values.append(step.value.float().numpy())
-        latents.append(model.encode(inputs).float().numpy())
-    reward, value = np.concatenate(rewards), np.concatenate(values)
-    model.train()
+def choice_scores(
+    pays: np.ndarray, ends: np.ndarray, reward: np.ndarray, value: np.ndarray
+) -> dict[str, float | int | None]:
+    """``choice_auc`` of r(s, a) for paying and of V(s') for surviving, all [N, A]."""
+    reward_choice, reward_states = choice_auc(pays, reward)
+    end_choice, end_states = choice_auc(~ends, value)
     return {
-        "reward_auc": auc(data.paid, reward),
-        "end_auc": auc(data.ended, -value),
-        "value_std": float(value.std()),
+        "reward_choice_auc": reward_choice,
+        "end_choice_auc": end_choice,
+        "reward_choices": reward_states,
+        "end_choices": end_states,
+    }
+
+
+@torch.no_grad()
+def scores(model: WorldModel, data: HeldOut) -> dict[str, float | int | None]:
+    model.eval()
+    rewards, values, ends, latents = [], [], [], []  # [E, A] each
+    for obs in data.obs:
+        inputs = observations_from_batch(obs)
+        root = model.initial_inference(inputs).state
+        steps = [
+            model.recurrent_inference(root, torch.full((obs.size,), a, dtype=torch.int64))
+            for a in range(data.pays.shape[1])
+        ]
+        rewards.append(torch.stack([s.reward for s in steps], 1).float().numpy())
+        values.append(torch.stack([s.value for s in steps], 1).float().numpy())
+        ends.append(torch.stack([s.end_prob for s in steps], 1).float().numpy())
+        latents.append(model.encode(inputs).float().numpy())
+    reward, value, end = (np.concatenate(part) for part in (rewards, values, ends))
+    rows = np.arange(len(reward))
+    played = np.concatenate(data.actions)
+    model.train()
+    heads = {}
+    if model.end_head is not None:  # the same two scores with the end head's P(end) for V(s')
+        by_head = choice_scores(data.pays, data.ends, reward, -end)
+        heads = {
+            "end_head_auc": auc(data.ended, end[rows, played]),
+            "end_head_choice_auc": by_head["end_choice_auc"],
+        }
+    return {
+        "reward_auc": auc(data.paid, reward[rows, played]),
+        "end_auc": auc(data.ended, -value[rows, played]),
+        **choice_scores(data.pays, data.ends, reward, value),
+        **heads,
+        "value_std": float(value[rows, played].std()),
         "latent_std": float(np.concatenate(latents).std(0).mean()),
     }
 
@@ -249,7 +325,12 @@ def reference_scores(
     with torch.no_grad():
         test_frames = torch.from_numpy(np.concatenate([o.image for o in test.obs])).float() / 255
         out = logits(test_frames, torch.from_numpy(np.concatenate(test.actions))).numpy()
-    return {"reward_auc": auc(test.paid, out[:, 0]), "end_auc": auc(test.ended, out[:, 1])}
+        every = net(test_frames).view(len(test_frames), 2, count).numpy()  # [N, 2, A]
+    return {
+        "reward_auc": auc(test.paid, out[:, 0]),
+        "end_auc": auc(test.ended, out[:, 1]),
+        **choice_scores(test.pays, test.ends, every[:, 0], -every[:, 1]),
+    }
 
 
 def train(

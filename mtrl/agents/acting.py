@@ -235,7 +235,9 @@ class BatchedActor:
             store.write(child, pred.state)
             samples[child] = self._samples(pred, k, generator)
             logits = self._logits(pred, continuous, table)
-            return ModelOutput(logits, pred.value.float(), pred.reward.float(), child)
+            # A child the end head predicts ended is terminal: worth 0, nothing below it.
+            ended = pred.end_prob > 0.5 if model.end_head is not None else None
+            return ModelOutput(logits, pred.value.float(), pred.reward.float(), child, ended)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)
         return self._result(out, samples[:batch], continuous, legal, temperature, generator)

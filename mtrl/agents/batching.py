@@ -159,4 +159,5 @@ def unrolled_batch(
         sampled_actions=sampled,
         sampled_policy=None if sampled_policy is None else sampled_policy.float(),
         weight=torch.from_numpy(_cat(samples, "weight")).float(),
+        target_end=torch.from_numpy(_cat(samples, "ended")),
     )

@@ -38,8 +38,15 @@ from mtrl.agents.replay import ReplayConfig, batch_sizes
 from mtrl.agents.seams import SampleSource
 from mtrl.envs.batch import TaskSet
 from mtrl.world_models import DPSStages, UnrolledBatch, WorldModel
+from mtrl.world_models.losses import COMPONENTS
 
-DEFAULT_LOSS_WEIGHTS = (("value", 0.5), ("reward", 1.0), ("policy", 1.0), ("latent", 10.0))
+DEFAULT_LOSS_WEIGHTS = (
+    ("value", 0.5),
+    ("reward", 1.0),
+    ("policy", 1.0),
+    ("latent", 10.0),
+    ("end", 1.0),
+)
 NEED_BOUNDS = (0.5, 2.0)  # by_need: a task's weight relative to the equal share
 NEED_TAU = 0.02  # by_need: EMA rate of the per-task loss per update (~50 updates)
 
@@ -66,6 +73,9 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         if self.batch_policy not in ("equal", "by_need"):
             raise ValueError(f"unknown batch_policy {self.batch_policy!r}; valid: equal, by_need")
+        unknown = sorted({name for name, _ in self.loss_weights} - set(COMPONENTS))
+        if unknown:
+            raise ValueError(f"unknown loss_weights {unknown}; valid: {', '.join(COMPONENTS)}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 <= self.reanalyse_fraction <= 1.0:
@@ -186,7 +196,7 @@ class Learner:
         with torch.no_grad():
             logs = {
                 f"loss/{name}": float((getattr(parts, name) * present).sum() / present.sum())
-                for name in ("value", "reward", "policy", "latent")
+                for name in COMPONENTS
             }
         logs["loss/moe_balance"] = float(parts.moe_balance.detach())
         for task, loss in zip(self.tasks.names, per_task.detach().tolist(), strict=True):

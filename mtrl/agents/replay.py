@@ -78,6 +78,7 @@ class SequenceBatch:
     action_index: np.ndarray  # [B, T] int64
     action_vector: np.ndarray  # [B, T, dim] float32 (continuous tasks; dim 0 otherwise)
     reward: np.ndarray  # [B, T] float32
+    ended: np.ndarray  # [B, T] float32: 1 where the action ended the episode (terminated)
     policy: np.ndarray  # [B, T+1, W] float32 search policy targets
     policy_mask: np.ndarray  # [B, T+1] bool: rows with a search policy
     sampled: np.ndarray  # [B, T+1, K, dim] float32 the searched actions (continuous)
@@ -255,6 +256,9 @@ class TaskReplay:
             action_index=np.where(has_action, self.action_index[seq_slots[:, :-1]], 0),
             action_vector=self.action_vector[seq_slots[:, :-1]] * has_action[..., None],
             reward=np.where(has_action, self.reward[seq_slots[:, :-1]], 0.0).astype(np.float32),
+            ended=(
+                has_action & self.is_last[seq_slots[:, 1:]] & self.terminated[seq_slots[:, 1:]]
+            ).astype(np.float32),
             policy=self.policy[seq_slots],
             policy_mask=valid & ~self.is_last[seq_slots],
             sampled=self.sampled[seq_slots],

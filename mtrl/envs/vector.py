@@ -111,6 +111,10 @@ class MultiTaskEnv:
         first_rows = np.searchsorted(self.task_ids, np.arange(len(self.tasks)))
         return tuple(self._envs[row].spec for row in first_rows)
 
+    def env(self, row: int) -> TaskEnv:
+        """The environment of one row, for tools that inspect it or play a copy of it."""
+        return self._envs[row]
+
     def reset(self) -> ObsBatch:
         self._steps = [env.reset(seed=self.seed + row) for row, env in enumerate(self._envs)]
         self._returns[:] = 0.0

@@ -28,7 +28,7 @@ from mtrl.world_models.types import Actions, Observations, TaskGroups, UnrolledB
 if TYPE_CHECKING:
     from mtrl.world_models.model import WorldModel
 
-COMPONENTS = ("value", "reward", "policy", "latent")
+COMPONENTS = ("value", "reward", "policy", "latent", "end")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Losses:
     reward: torch.Tensor  # [num_tasks]
     policy: torch.Tensor  # [num_tasks]
     latent: torch.Tensor  # [num_tasks]
+    end: torch.Tensor  # [num_tasks] end head's cross-entropy (0 without an end head)
     moe_balance: torch.Tensor  # [] Switch balance loss over all tokens, mean over layers
     present: torch.Tensor  # [num_tasks] bool, task has at least one valid step
     # [B] |predicted - target| value at each sequence's first step (no gradient): the
@@ -83,6 +84,7 @@ def compute_losses(
     latent_loss = (predicted - target).square().mean(-1)
     logits, mean, log_std = model.pi(h_obs, obs_groups, commands, command_mask)
     policy_loss = policy_nll(model, batch, logits, mean, log_std, obs_groups)
+    end_loss = end_cross_entropy(model, batch, h_act, act_groups)
     if model.cfg.policy_value_coef and critic is not None:
         if discounts is None:
             raise ValueError("policy_value_coef needs the tasks' discounts")
@@ -100,12 +102,28 @@ def compute_losses(
         reward=task_mean(reward_loss.view(b, s - 1), next_mask, tasks, n, w),
         policy=task_mean(policy_loss.view(b, s), step_mask, tasks, n, w),
         latent=task_mean(latent_loss, next_mask, tasks, n, w),
+        end=task_mean(end_loss.view(b, s - 1), next_mask, tasks, n, w),
         moe_balance=balance,
         present=torch.zeros(n, dtype=torch.int64, device=tasks.device)
         .index_add_(0, tasks, step_mask.sum(1))
         .gt(0),
         balance_coef=model.cfg.balance_coef,
         priority=first_step_value_error(value_logits.view(b, s, -1), batch.target_value, model),
+    )
+
+
+def end_cross_entropy(
+    model: WorldModel, batch: UnrolledBatch, h_act: torch.Tensor, groups: TaskGroups
+) -> torch.Tensor:
+    """[B * T] binary cross-entropy of the end head against ``target_end`` (zeros without an
+    end head, so the component adds nothing)."""
+    if model.end_head is None:
+        return h_act.new_zeros(h_act.shape[0]).float()
+    if batch.target_end is None:
+        raise ValueError("the model has an end head: the batch needs target_end")
+    logits = model.end(h_act, groups).float()
+    return F.binary_cross_entropy_with_logits(
+        logits, batch.target_end.flatten().float(), reduction="none"
     )
 
 

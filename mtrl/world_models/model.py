@@ -61,6 +61,7 @@ class WorldModel(nn.Module):
         self.value_head = TaskMLP(n, d, hidden, bins, per_task, zero_init=True)
         self.reward_head = TaskMLP(n, d, hidden, bins, per_task, zero_init=True)
         self.latent_head = TaskMLP(n, d, hidden, d, per_task)
+        self.end_head = TaskMLP(n, d, hidden, 1, per_task, zero_init=True) if cfg.end_head else None
         self.has_text = any(s.action.kind == "text" for s in tasks.specs)
 
     @property
@@ -86,6 +87,13 @@ class WorldModel(nn.Module):
     def reward(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
         """Action-token output -> reward logits [N, 2S+1]."""
         return self.reward_head(h, groups)
+
+    def end(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
+        """Action-token output -> logit [N] that the transition ends the episode (0 without
+        an end head: p = 0.5 is never read then)."""
+        if self.end_head is None:
+            return h.new_zeros(h.shape[0])
+        return self.end_head(h, groups)[:, 0]
 
     def value(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
         """Observation-token output -> value logits [N, 2S+1]."""
@@ -158,15 +166,20 @@ class WorldModel(nn.Module):
         window = self.table.kv_window[groups.task_ids]
         h, cache, _ = self.transformer.step(a, state.cache, window=window)
         reward_logits, latent = self.reward(h, groups), self.next(h, groups)
+        end_prob = self.end(h, groups).float().sigmoid() if self.end_head is not None else None
         token = self.token(latent, groups)
         # In place into the cache the first step copied, unless autograd may need it (the
         # learner's value-gradient term differentiates through this step).
         inplace = not torch.is_grad_enabled()
         h, cache, _ = self.transformer.step(token, cache, window=window, inplace=inplace)
-        return self.predict(h, replace(state, cache=cache, latent=latent), reward_logits)
+        return self.predict(h, replace(state, cache=cache, latent=latent), reward_logits, end_prob)
 
     def predict(
-        self, h: torch.Tensor, state: LatentState, reward_logits: torch.Tensor | None
+        self,
+        h: torch.Tensor,
+        state: LatentState,
+        reward_logits: torch.Tensor | None,
+        end_prob: torch.Tensor | None = None,
     ) -> Prediction:
         logits, mean, log_std = self.pi(h, state.groups, state.commands, state.command_mask)
         value_logits = self.value(h, state.groups)
@@ -185,6 +198,7 @@ class WorldModel(nn.Module):
             reward=reward,
             value_logits=value_logits,
             reward_logits=reward_logits,
+            end_prob=torch.zeros_like(h[:, 0]).float() if end_prob is None else end_prob,
         )
 
     def sample_actions(

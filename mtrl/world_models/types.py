@@ -175,6 +175,9 @@ class Prediction:
     reward: torch.Tensor  # [B] scalar reward of the last transition (0 at initial inference)
     value_logits: torch.Tensor  # [B, 2S+1]
     reward_logits: torch.Tensor | None  # [B, 2S+1], None at initial inference
+    # [B] P(the last transition ended the episode): the end head's, 0 at initial inference
+    # or without an end head (``WorldModelConfig.end_head``).
+    end_prob: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,9 @@ class UnrolledBatch:
     # Importance weights of prioritized replay (Schaul et al. 2016): each row's losses count
     # this much in its task's mean; None weighs every row 1.
     weight: torch.Tensor | None = None  # [B] float32
+    # [B, T] float32: 1 where transition t ended the episode (terminated, not truncated); the
+    # end head's target, needed only with ``WorldModelConfig.end_head``.
+    target_end: torch.Tensor | None = None
 
     @property
     def task_ids(self) -> torch.Tensor:

@@ -97,6 +97,24 @@ def test_per_task_discounts_reach_the_trees(model) -> None:
     assert torch.allclose(result.search.tree.discount, discounts[torch.tensor(ROWS)])
 
 
+@pytest.mark.parametrize("bias", [-20.0, 20.0])
+def test_children_the_end_head_says_ended_are_terminal_in_the_tree(bias: float) -> None:
+    torch.manual_seed(0)
+    model = WorldModel(TASKS, preset("tiny", end_head=True)).eval()
+    with torch.no_grad():
+        model.end_head.b2.fill_(bias)  # every transition ends (20) or none does (-20)
+        model.value_head.b2[..., -1] = 30.0  # and every state is worth the top of the support
+    actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=6)))
+    tree = actor.act(mixed_obs(), seed=1).search.tree
+    expanded = tree.visits[:, 1:] > 0
+    assert expanded.any() and not tree.terminal[:, 0].any()  # a root never ends
+    terminal, values = tree.terminal[:, 1:][expanded], tree.raw_value[:, 1:][expanded]
+    if bias > 0:  # an ended child is worth 0 whatever its value head says
+        assert terminal.all() and not values.any()
+    else:
+        assert not terminal.any() and (values > 100).all()
+
+
 def fake_output(visits: list[list[int]]) -> SearchOutput:
     counts = torch.tensor(visits, dtype=torch.int32)
     return SearchOutput(

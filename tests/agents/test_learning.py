@@ -111,6 +111,8 @@ def test_learner_state_round_trips_safely(setup) -> None:
 def test_bad_learner_config() -> None:
     with pytest.raises(ValueError, match="unknown batch_policy 'greedy'"):
         LearnerConfig(batch_policy="greedy")
+    with pytest.raises(ValueError, match=r"unknown loss_weights \['laten'\]; valid: value, "):
+        LearnerConfig(loss_weights=(("value", 0.5), ("laten", 1.0)))
 
 
 def test_by_need_follows_each_tasks_loss_within_bounds(setup) -> None:

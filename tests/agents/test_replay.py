@@ -36,6 +36,7 @@ def test_sequences_stay_inside_one_episode_with_correct_targets() -> None:
             assert batch.has_action[b].tolist() == [True, True, False]
             assert batch.policy_mask[b].tolist() == [True, True, False, False]
             assert batch.reward[b].tolist() == [2.0, 3.0, 0.0]
+            assert batch.ended[b].tolist() == [0.0, 1.0, 0.0]  # s_2 -> s_3 ended the episode
             # z_1 = 2 + 0.5*3 (then terminal), z_2 = 3, z_3 = 0
             assert batch.reward_sum[b].tolist() == [3.5, 3.0, 0.0, 0.0]
             assert batch.bootstrap_weight[b].tolist() == [0.0, 0.0, 0.0, 0.0]
@@ -44,6 +45,9 @@ def test_sequences_stay_inside_one_episode_with_correct_targets() -> None:
             assert batch.reward_sum[b].tolist() == [1 + 0.5 * 2, 2 + 0.5 * 3, 3 + 0.5 * 4, 4.0]
             assert batch.bootstrap_rows[b].tolist() == [7, 8, 9, 9]
             assert batch.bootstrap_weight[b].tolist() == [0.25, 0.25, 0.25, 0.5]
+        if start == 7:  # the truncated episode's last transition s_3 -> s_4 ended nothing
+            assert batch.has_action[b].tolist() == [True, True, False]
+            assert not batch.ended[b].any()
     assert not np.any(batch.rows[:, 0] == 3) and not np.any(batch.rows[:, 0] == 9)  # finals
     episodes = np.where(batch.rows <= 3, 0, 1)
     assert np.all(episodes == episodes[:, :1])  # never crosses an episode boundary

@@ -43,10 +43,39 @@ def test_tiny_offline_training_reports_every_interval(offline_heads) -> None:
     replay = offline_heads.random_replay(tasks, config, rows=300, seed=0)
     reports = offline_heads.train(config, test, replay, updates=3, every=2, seed=0)
     assert [r["updates"] for r in reports] == [0, 2, 3]
+    assert "end_head_auc" not in reports[0]
+    ended = offline_heads.launcher_config(
+        "minatar5",
+        "minatar/Breakout",
+        ["learner.batch_size=8", 'model_overrides=[["end_head",true]]'],
+    )
+    scored = offline_heads.train(ended, test, replay, updates=1, every=1, seed=0)
+    assert scored[0]["end_head_auc"] == 0.5  # the untrained head: P(end) = 0.5 everywhere
     for report in reports:
         assert report["value_std"] >= 0.0 and report["latent_std"] > 0.0
-        for key in ("reward_auc", "end_auc"):  # None only where no held-out step paid / ended
+        for key in ("reward_auc", "end_auc", "reward_choice_auc", "end_choice_auc"):
+            # None only where no held-out step paid / ended (or no state had a choice)
             assert report[key] is None or 0.0 <= report[key] <= 1.0
+
+
+def test_choice_auc_ranks_good_actions_within_each_mixed_state(offline_heads) -> None:
+    good = np.array([[True, False, False], [True, True, True], [False, True, False]])
+    scores = np.array([[0.9, 0.1, 0.9], [0.0, 0.0, 0.0], [0.0, 0.5, 0.7]])
+    # row 0: 0.9 > 0.1 and a tie with 0.9; row 1 has no pair; row 2: 0.5 > 0.0, 0.5 < 0.7
+    assert offline_heads.choice_auc(good, scores) == (pytest.approx(2.5 / 4), 2)
+    assert offline_heads.choice_auc(good, np.zeros((3, 3))) == (0.5, 2)  # blind to the action
+    assert offline_heads.choice_auc(good[1:2], scores[1:2]) == (None, 0)
+
+
+def test_every_action_replays_the_played_step_on_a_copy(offline_heads) -> None:
+    config = offline_heads.launcher_config("minatar5", "minatar/Breakout", [])
+    tasks = offline_heads.resolve_run_tasks(config)
+    data = offline_heads.held_out(tasks, config, steps=480, seed=3)
+    rows, played = np.arange(len(data.paid)), np.concatenate(data.actions)
+    # the copies meet the game's own random draws, so the played action's copy is the step
+    np.testing.assert_array_equal(data.pays[rows, played], data.paid)
+    np.testing.assert_array_equal(data.ends[rows, played], data.ended)
+    assert data.ended.any() and (data.ends.any(1) & ~data.ends.all(1)).any()
 
 
 def test_unknown_launcher_setting_is_refused(offline_heads) -> None:
@@ -105,8 +134,9 @@ def test_reference_classifier_scores_the_held_out_steps(offline_heads) -> None:
     test = offline_heads.held_out(tasks, config, steps=320, seed=1)
     assert len(data.paid) == len(data.ended) == 320 and data.ended.any()
     out = offline_heads.reference_scores(tasks, updates=5, seed=0, train=data, test=test)
-    assert set(out) == {"reward_auc", "end_auc"}
-    assert all(v is None or 0.0 <= v <= 1.0 for v in out.values())
+    aucs = {"reward_auc", "end_auc", "reward_choice_auc", "end_choice_auc"}
+    assert set(out) == aucs | {"reward_choices", "end_choices"}
+    assert all(out[k] is None or 0.0 <= out[k] <= 1.0 for k in aucs)
 
 
 def test_continuous_task_is_refused(offline_heads) -> None:

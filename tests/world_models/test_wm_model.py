@@ -336,3 +336,36 @@ def test_support_step_rescales_predicted_values_and_rewards(tasks: TaskSet) -> N
     for coarse, fine in zip(*outputs, strict=True):
         assert coarse.abs().max() > 1e-3  # the moved heads predict away from 0
         torch.testing.assert_close(h(fine), 0.2 * h(coarse), rtol=1e-3, atol=1e-4)  # float32 h^-1
+
+
+def test_end_head_learns_which_transitions_ended(tasks: TaskSet) -> None:
+    """Without an end head nothing predicts an end and the component is 0; with one, the first
+    step's prediction starts at p = 0.5 (not terminal to the search, which needs p > 0.5) and
+    training on a batch teaches it which of the batch's transitions ended."""
+    batch = random_batch(tasks, [5, 5, 0, 3], steps=3)
+    obs = random_obs(tasks, [5, 5, 0, 3], seed=0)  # the batch's first observations
+    first_actions = Actions(batch.actions.index[:, 0], batch.actions.vector[:, 0])
+    ended = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    batch = dataclasses.replace(batch, target_end=ended, mask=torch.ones(4, 3, dtype=torch.bool))
+    torch.manual_seed(0)
+    plain = WorldModel(tasks, preset("tiny"))
+    with torch.no_grad():
+        step = plain.recurrent_inference(plain.initial_inference(obs).state, first_actions)
+    assert plain.end_head is None and not step.end_prob.any()
+    assert not plain.losses(batch).end.any()
+    torch.manual_seed(0)
+    model = WorldModel(tasks, preset("tiny", end_head=True))
+    with torch.no_grad():
+        step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
+    torch.testing.assert_close(step.end_prob, torch.full((4,), 0.5))
+    with pytest.raises(ValueError, match="needs target_end"):
+        model.losses(dataclasses.replace(batch, target_end=None))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(40):
+        loss = model.losses(batch).total({"end": 10.0})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
+    assert (step.end_prob > 0.5).tolist() == [True, False, True, False], step.end_prob
