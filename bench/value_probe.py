@@ -32,12 +32,13 @@ BUCKETS = (1, 2, 3, 5, 10, 20)  # 20: twenty steps or more before the end
 
 
 def imagined_q(model, pred, actions: int, gamma: float) -> np.ndarray:
-    """[E, actions] Q(s, a) of one imagined step per action."""
+    """[E, actions] Q(s, a) of one imagined step per action, as the search scores it: with an
+    end head, V(s') weighed by P(the episode goes on)."""
     rows = pred.value.shape[0]
     qs = []
     for a in range(actions):
         step = model.recurrent_inference(pred.state, torch.full((rows,), a, dtype=torch.int64))
-        qs.append((step.reward + gamma * step.value).numpy())
+        qs.append((step.reward + gamma * (1 - step.end_prob) * step.value).numpy())
     return np.stack(qs, 1)
 
 

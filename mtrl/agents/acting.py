@@ -235,9 +235,13 @@ class BatchedActor:
             store.write(child, pred.state)
             samples[child] = self._samples(pred, k, generator)
             logits = self._logits(pred, continuous, table)
-            # A child the end head predicts ended is terminal: worth 0, nothing below it.
-            ended = pred.end_prob > 0.5 if model.end_head is not None else None
-            return ModelOutput(logits, pred.value.float(), pred.reward.float(), child, ended)
+            value, ended = pred.value.float(), None
+            if model.end_head is not None:
+                # Worth V only if the episode goes on (DreamerV3 weighs imagined values by the
+                # continue probability): endings are rare, so a head that ranks fatal actions
+                # well may seldom pass 0.5. Past 0.5 the child is terminal: nothing below it.
+                value, ended = (1.0 - pred.end_prob.float()) * value, pred.end_prob > 0.5
+            return ModelOutput(logits, value, pred.reward.float(), child, ended)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)
         return self._result(out, samples[:batch], continuous, legal, temperature, generator)

@@ -60,8 +60,8 @@ class WorldModelConfig:
     support_size: int = 300  # categorical value/reward over [-S, S] of h(x): 2S + 1 bins
     support_step: float = 1.0  # bin spacing in h(x); 1 is MuZero's (mtrl.world_models.support)
     # A head that predicts, at each action token, whether the transition ends the episode
-    # (DreamerV3's continue predictor, Hafner et al. 2023); the search treats a child it
-    # predicts ended (p > 0.5) as terminal, worth 0 with nothing below it. Without it a
+    # (DreamerV3's continue predictor, Hafner et al. 2023); the search weighs a child's value
+    # by 1 - p and treats a child with p > 0.5 as terminal (nothing below it). Without it a
     # fatal action can only show through V of the imagined next latent, which on Asterix
     # stays blind to which action ends the game where the same (s, a) data teaches a
     # classifier well (bench/learning.md, session 20).

@@ -97,22 +97,29 @@ def test_per_task_discounts_reach_the_trees(model) -> None:
     assert torch.allclose(result.search.tree.discount, discounts[torch.tensor(ROWS)])
 
 
-@pytest.mark.parametrize("bias", [-20.0, 20.0])
-def test_children_the_end_head_says_ended_are_terminal_in_the_tree(bias: float) -> None:
-    torch.manual_seed(0)
-    model = WorldModel(TASKS, preset("tiny", end_head=True)).eval()
-    with torch.no_grad():
-        model.end_head.b2.fill_(bias)  # every transition ends (20) or none does (-20)
-        model.value_head.b2[..., -1] = 30.0  # and every state is worth the top of the support
-    actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=6)))
-    tree = actor.act(mixed_obs(), seed=1).search.tree
-    expanded = tree.visits[:, 1:] > 0
-    assert expanded.any() and not tree.terminal[:, 0].any()  # a root never ends
-    terminal, values = tree.terminal[:, 1:][expanded], tree.raw_value[:, 1:][expanded]
-    if bias > 0:  # an ended child is worth 0 whatever its value head says
-        assert terminal.all() and not values.any()
-    else:
-        assert not terminal.any() and (values > 100).all()
+def test_the_end_head_weighs_children_and_ends_them_past_one_half() -> None:
+    """A child is worth (1 - P(end)) V; past P = 0.5 it is terminal, worth 0 with nothing
+    below it. Every state is worth the top of the support here, so V alone would be ~h^-1(S)."""
+    trees = {}
+    for p_end in (0.0, 0.25, 1.0):
+        torch.manual_seed(0)
+        model = WorldModel(TASKS, preset("tiny", end_head=True)).eval()
+        with torch.no_grad():
+            model.end_head.b2.fill_(torch.logit(torch.tensor(p_end), eps=1e-9).item())
+            model.value_head.b2[..., -1] = 30.0
+        actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=6)))
+        trees[p_end] = actor.act(mixed_obs(), seed=1).search.tree
+    expanded = trees[0.0].visits[:, 1:] > 0
+    assert expanded.any()
+    for p_end, tree in trees.items():
+        assert torch.equal(tree.visits[:, 1:] > 0, expanded) or p_end == 1.0
+        assert not tree.terminal[:, 0].any()  # a root never ends
+    alive = trees[0.0].raw_value[:, 1:][expanded]
+    assert (alive > 100).all() and not trees[0.0].terminal.any()
+    torch.testing.assert_close(trees[0.25].raw_value[:, 1:][expanded], 0.75 * alive)
+    assert not trees[0.25].terminal.any()
+    ended = trees[1.0].visits[:, 1:] > 0
+    assert trees[1.0].terminal[:, 1:][ended].all() and not trees[1.0].raw_value[:, 1:][ended].any()
 
 
 def fake_output(visits: list[list[int]]) -> SearchOutput:
