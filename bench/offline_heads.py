@@ -275,10 +275,9 @@ def scores(model: WorldModel, data: HeldOut) -> dict[str, float | int | None]:
     model.train()
     heads = {}
     if model.end_head is not None:  # the same two scores with the end head's P(end) for V(s')
-        by_head = choice_scores(data.pays, data.ends, reward, -end)
         heads = {
             "end_head_auc": auc(data.ended, end[rows, played]),
-            "end_head_choice_auc": by_head["end_choice_auc"],
+            "end_head_choice_auc": choice_auc(~data.ends, -end)[0],
         }
     return {
         "reward_auc": auc(data.paid, reward[rows, played]),

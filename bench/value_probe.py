@@ -38,7 +38,7 @@ def imagined_q(model, pred, actions: int, gamma: float) -> np.ndarray:
     qs = []
     for a in range(actions):
         step = model.recurrent_inference(pred.state, torch.full((rows,), a, dtype=torch.int64))
-        qs.append((step.reward + gamma * (1 - step.end_prob) * step.value).numpy())
+        qs.append((step.reward + gamma * step.continued_value).numpy())
     return np.stack(qs, 1)
 
 

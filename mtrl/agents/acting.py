@@ -235,12 +235,9 @@ class BatchedActor:
             store.write(child, pred.state)
             samples[child] = self._samples(pred, k, generator)
             logits = self._logits(pred, continuous, table)
-            value, ended = pred.value.float(), None
-            if model.end_head is not None:
-                # Worth V only if the episode goes on (DreamerV3 weighs imagined values by the
-                # continue probability): endings are rare, so a head that ranks fatal actions
-                # well may seldom pass 0.5. Past 0.5 the child is terminal: nothing below it.
-                value, ended = (1.0 - pred.end_prob.float()) * value, pred.end_prob > 0.5
+            # Without an end head nothing ends: no terminal mask for the search to apply.
+            ended = pred.ended if model.end_head is not None else None
+            value = pred.continued_value
             return ModelOutput(logits, value, pred.reward.float(), child, ended)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)

@@ -89,10 +89,8 @@ class WorldModel(nn.Module):
         return self.reward_head(h, groups)
 
     def end(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
-        """Action-token output -> logit [N] that the transition ends the episode (0 without
-        an end head: p = 0.5 is never read then)."""
-        if self.end_head is None:
-            return h.new_zeros(h.shape[0])
+        """Action-token output -> logit [N] that the transition ends the episode (models with
+        an end head only)."""
         return self.end_head(h, groups)[:, 0]
 
     def value(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:

@@ -179,6 +179,19 @@ class Prediction:
     # or without an end head (``WorldModelConfig.end_head``).
     end_prob: torch.Tensor
 
+    @property
+    def ended(self) -> torch.Tensor:
+        """[B] bool: the search treats these rows as terminal (P(end) > 0.5)."""
+        return self.end_prob > 0.5
+
+    @property
+    def continued_value(self) -> torch.Tensor:
+        """[B] float32 V as the search scores it: weighed by P(the episode goes on), as
+        DreamerV3 weighs imagined values by its continue probability (endings are rare, so a
+        head that ranks fatal actions well may seldom pass 0.5); 0 where ``ended``."""
+        value = (1.0 - self.end_prob.float()) * self.value.float()
+        return torch.where(self.ended, 0.0, value)
+
 
 @dataclass(frozen=True)
 class UnrolledBatch:
