@@ -11,6 +11,8 @@ from wm_helpers import random_actions, random_batch, random_obs, select_rows
 from mtrl.envs.batch import TaskSet
 from mtrl.world_models import Actions, LatentState, Prediction, WorldModel, h, preset
 from mtrl.world_models.heads import MASKED
+from mtrl.world_models.losses import expand, run_transformer
+from mtrl.world_models.types import TaskGroups
 
 MIXED = [0, 2, 4, 5, 1, 3, 4, 0]  # image, vector-continuous, text, vector-discrete, ...
 
@@ -369,3 +371,28 @@ def test_end_head_learns_which_transitions_ended(tasks: TaskSet) -> None:
     with torch.no_grad():
         step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
     assert (step.end_prob > 0.5).tolist() == [True, False, True, False], step.end_prob
+
+
+def test_training_and_search_see_the_same_first_step(tasks: TaskSet) -> None:
+    """Training's teacher-forced forward and the search's first imagined step build the same
+    tokens: the reward predicted for (o_0, a_0) agrees between them."""
+    rows = [5, 5, 0, 3]
+    batch = dataclasses.replace(
+        random_batch(tasks, rows, steps=2), mask=torch.ones(4, 2, dtype=torch.bool)
+    )
+    obs = random_obs(tasks, rows, seed=0)  # the batch's first observations
+    first = Actions(batch.actions.index[:, 0], batch.actions.vector[:, 0])
+    torch.manual_seed(0)
+    model = WorldModel(tasks, preset("tiny")).eval()
+    randomize(model)
+    with torch.no_grad():
+        searched = model.recurrent_inference(model.initial_inference(obs).state, first)
+        flat = batch.obs.flatten(2)
+        latent, commands = model.encode(flat).view(4, 2, -1), model.commands(flat)[0]
+        seq = TaskGroups.of(batch.task_ids)
+        _, h_act, _ = run_transformer(
+            model, batch, latent, commands, expand(seq, 2), expand(seq, 1)
+        )
+        trained = model.reward(h_act, expand(seq, 1))
+    assert searched.reward_logits.abs().max() > 1e-3
+    torch.testing.assert_close(trained, searched.reward_logits, atol=1e-4, rtol=1e-4)
