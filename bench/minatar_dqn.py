@@ -51,10 +51,17 @@ class DqnConfig:
 
 
 class QNetwork(nn.Module):
-    def __init__(self, channels: int, actions: int) -> None:
+    """MinAtar's DQN network (Young & Tian 2019): a 3x3 conv of 16 channels, 128 hidden units,
+    ``outputs`` linear outputs. ``padding=1`` keeps the conv at the grid's size (the
+    ``offline_heads`` reference classifier's choice); MinAtar's own has none."""
+
+    def __init__(self, channels: int, outputs: int, padding: int = 0, grid: int = 10) -> None:
         super().__init__()
-        self.torso = nn.Sequential(nn.Conv2d(channels, 16, 3), nn.ReLU(), nn.Flatten())
-        self.head = nn.Sequential(nn.Linear(16 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, actions))
+        cells = (grid - 2 + 2 * padding) ** 2
+        self.torso = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=padding), nn.ReLU(), nn.Flatten()
+        )
+        self.head = nn.Sequential(nn.Linear(16 * cells, 128), nn.ReLU(), nn.Linear(128, outputs))
 
     def forward(self, grids: torch.Tensor) -> torch.Tensor:  # [B, C, 10, 10] uint8 -> [B, A]
         return self.head(self.torso(grids.float() / 255.0))

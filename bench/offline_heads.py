@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from learning import alone
 from learning import launcher_config as printed_config
+from minatar_dqn import QNetwork
 from scipy.stats import mannwhitneyu
 from search_policy import entropy
 
@@ -298,18 +299,11 @@ def reference_scores(
     if not train.obs[0].image_rows.size:
         raise SystemExit("--reference needs an image task")
     torch.manual_seed(seed)
-    frames = torch.from_numpy(np.concatenate([o.image for o in train.obs])).float() / 255.0
+    frames = torch.from_numpy(np.concatenate([o.image for o in train.obs]))  # uint8 grids
     actions = torch.from_numpy(np.concatenate(train.actions))
     labels = torch.from_numpy(np.stack([train.paid, train.ended], 1)).float()
-    count, (channels, height, width) = tasks.specs[0].action.n, frames.shape[1:]
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(channels, 16, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(16 * height * width, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 2 * count),
-    )
+    count, (channels, height, _) = tasks.specs[0].action.n, frames.shape[1:]
+    net = QNetwork(channels, 2 * count, padding=1, grid=height)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
 
     def logits(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:  # [N, 2]: pays, ends
@@ -322,7 +316,7 @@ def reference_scores(
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        test_frames = torch.from_numpy(np.concatenate([o.image for o in test.obs])).float() / 255
+        test_frames = torch.from_numpy(np.concatenate([o.image for o in test.obs]))
         out = logits(test_frames, torch.from_numpy(np.concatenate(test.actions))).numpy()
         every = net(test_frames).view(len(test_frames), 2, count).numpy()  # [N, 2, A]
     return {
