@@ -68,9 +68,9 @@ class LearnerConfig:
     # Autocast the forward pass to bfloat16. None: on when the learner's model is on a CUDA
     # device, off on CPUs (most have no bf16 units: ~6x slower matmuls on the 2-core dev box).
     bf16: bool | None = None
-    # Of each task's sequences: fresh search policies from the current model. Off by default
-    # until more than one game and seed show it; 0.5 doubled SpaceInvaders' greedy return at
-    # 25k env steps, seed 0 (bench/learning.md, session 21).
+    # Of each task's sequences: fresh search policies from the current model. Off by default:
+    # 0.5 doubled SpaceInvaders' greedy return at 25k env steps on seed 0 but not on seeds 1-2
+    # (bench/learning.md, sessions 21-22).
     reanalyse_fraction: float = 0.0
 
     def __post_init__(self) -> None:
