@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from probe_cli import probe_main
 
+from mtrl.agents.acting import child_value
 from mtrl.envs.vector import ActionBatch, MultiTaskEnv
 from mtrl.eval.checkpoint import load_checkpoint
 from mtrl.world_models.types import observations_from_batch
@@ -32,13 +33,14 @@ BUCKETS = (1, 2, 3, 5, 10, 20)  # 20: twenty steps or more before the end
 
 
 def imagined_q(model, pred, actions: int, gamma: float) -> np.ndarray:
-    """[E, actions] Q(s, a) of one imagined step per action, as the search scores it: with an
-    end head, V(s') weighed by P(the episode goes on)."""
+    """[E, actions] Q(s, a) of one imagined step per action, as the search scores it
+    (``mtrl.agents.acting.child_value``: with an end head, V(s') weighed by P(the episode goes
+    on); with a Q head, the head's Q)."""
     rows = pred.value.shape[0]
     qs = []
     for a in range(actions):
         step = model.recurrent_inference(pred.state, torch.full((rows,), a, dtype=torch.int64))
-        qs.append((step.reward + gamma * step.continued_value).numpy())
+        qs.append((step.reward + gamma * child_value(step, gamma)).numpy())
     return np.stack(qs, 1)
 
 

@@ -226,6 +226,7 @@ class BatchedActor:
             discounts.to(device)[task].float(),
         )
         step, step_fn = {"sim": 0}, self._recurrent_step(model)
+        discount = root_input.discount
 
         def recurrent_fn(parent: torch.Tensor, action: torch.Tensor) -> ModelOutput:
             step["sim"] += 1
@@ -237,7 +238,7 @@ class BatchedActor:
             logits = self._logits(pred, continuous, table)
             # Without an end head nothing ends: no terminal mask for the search to apply.
             ended = pred.ended if model.end_head is not None else None
-            value = pred.continued_value
+            value = child_value(pred, discount)
             return ModelOutput(logits, value, pred.reward.float(), child, ended)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)
@@ -314,6 +315,16 @@ class BatchedActor:
             root_value=out.root_value.cpu().numpy(),
             search=out,
         )
+
+
+def child_value(pred: Prediction, discount: torch.Tensor | float) -> torch.Tensor:
+    """[B] float32 a new child's value as the search scores it. With a Q head, (Q - r) /
+    discount: the search backs r + discount * v up to the parent's edge, which is then worth
+    the Q head's Q(s, a). Otherwise V of the imagined latent, weighed by P(the episode goes
+    on) with an end head. A child the end head ends is absorbing either way (worth 0)."""
+    if pred.q is None:
+        return pred.continued_value
+    return (pred.q.float() - pred.reward.float()) / discount
 
 
 def explore(

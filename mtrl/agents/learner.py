@@ -46,6 +46,7 @@ DEFAULT_LOSS_WEIGHTS = (
     ("policy", 1.0),
     ("latent", 10.0),
     ("end", 1.0),
+    ("q", 0.5),  # as the value's: the same targets
 )
 NEED_BOUNDS = (0.5, 2.0)  # by_need: a task's weight relative to the equal share
 NEED_TAU = 0.02  # by_need: EMA rate of the per-task loss per update (~50 updates)

@@ -66,6 +66,14 @@ class WorldModelConfig:
     # stays blind to which action ends the game where the same (s, a) data teaches a
     # classifier well (bench/learning.md, session 20).
     end_head: bool = False
+    # A head that predicts, at each action token, the n-step return that followed the action:
+    # Q(s, a), trained on the same target as V(s) at the observation token (whose target is
+    # the return after the action taken there). The search then scores a new child by it
+    # (r + discount * v = Q) instead of by V of the imagined next latent: the action reaches
+    # its value in one hop, as in a DQN's or TD-MPC2's Q, where V(s') needs the dynamics to
+    # imagine what the action changed (on SpaceInvaders the fatal action scores as well as
+    # the others through V(s'): bench/learning.md, sessions 19-23).
+    q_head: bool = False
     log_std_min: float = -5.0
     log_std_max: float = 1.0
     # The Gaussian policy's std before training (continuous tasks, actions scaled to [-1, 1]).

@@ -1,15 +1,16 @@
 """Unrolled training losses, reduced per task (for per-task gradient aggregation).
 
 Per step: value and policy at every observation token, reward and next latent at every action
-token (teacher forcing, see ``model.py``). Value/reward: cross-entropy against the two-hot
-target over the h(x) support. Policy: cross-entropy against the search policy (discrete, text);
-for continuous tasks the weighted negative log-likelihood of the K sampled actions under the
-Gaussian (Sampled MuZero, Hubert et al. 2021), plus optionally a value-gradient term
-(``policy_value_coef``, TD-MPC2's policy objective scored by a frozen critic). Next latent:
-MSE to the EMA target encoder's latent of the next observation (stop-gradient), as TD-MPC2's
-consistency loss. The latent MSE is a mean over SimNorm entries (each ~1/group), so it is
-small: weight it up (TD-MPC2 uses 20) through ``per_task(weights)``; the weights belong to the
-agent.
+token (teacher forcing, see ``model.py``); with the optional heads, also the episode's end and
+Q (against the value target of the action's own observation) at every action token.
+Value/reward/Q: cross-entropy against the two-hot target over the h(x) support. Policy:
+cross-entropy against the search policy (discrete, text); for continuous tasks the weighted
+negative log-likelihood of the K sampled actions under the Gaussian (Sampled MuZero, Hubert et
+al. 2021), plus optionally a value-gradient term (``policy_value_coef``, TD-MPC2's policy
+objective scored by a frozen critic). Next latent: MSE to the EMA target encoder's latent of
+the next observation (stop-gradient), as TD-MPC2's consistency loss. The latent MSE is a mean
+over SimNorm entries (each ~1/group), so it is small: weight it up (TD-MPC2 uses 20) through
+``per_task(weights)``; the weights belong to the agent.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from mtrl.world_models.types import Actions, Observations, TaskGroups, UnrolledB
 if TYPE_CHECKING:
     from mtrl.world_models.model import WorldModel
 
-COMPONENTS = ("value", "reward", "policy", "latent", "end")
+COMPONENTS = ("value", "reward", "policy", "latent", "end", "q")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Losses:
     policy: torch.Tensor  # [num_tasks]
     latent: torch.Tensor  # [num_tasks]
     end: torch.Tensor  # [num_tasks] end head's cross-entropy (0 without an end head)
+    q: torch.Tensor  # [num_tasks] Q head's cross-entropy (0 without a Q head)
     moe_balance: torch.Tensor  # [] Switch balance loss over all tokens, mean over layers
     present: torch.Tensor  # [num_tasks] bool, task has at least one valid step
     # [B] |predicted - target| value at each sequence's first step (no gradient): the
@@ -85,6 +87,7 @@ def compute_losses(
     logits, mean, log_std = model.pi(h_obs, obs_groups, commands, command_mask)
     policy_loss = policy_nll(model, batch, logits, mean, log_std, obs_groups)
     end_loss = end_cross_entropy(model, batch, h_act, act_groups)
+    q_loss = q_cross_entropy(model, batch, h_act, act_groups)
     if model.cfg.policy_value_coef and critic is not None:
         if discounts is None:
             raise ValueError("policy_value_coef needs the tasks' discounts")
@@ -103,6 +106,7 @@ def compute_losses(
         policy=task_mean(policy_loss.view(b, s), step_mask, tasks, n, w),
         latent=task_mean(latent_loss, next_mask, tasks, n, w),
         end=task_mean(end_loss.view(b, s - 1), next_mask, tasks, n, w),
+        q=task_mean(q_loss.view(b, s - 1), next_mask, tasks, n, w),
         moe_balance=balance,
         present=torch.zeros(n, dtype=torch.int64, device=tasks.device)
         .index_add_(0, tasks, step_mask.sum(1))
@@ -125,6 +129,17 @@ def end_cross_entropy(
     return F.binary_cross_entropy_with_logits(
         logits, batch.target_end.flatten().float(), reduction="none"
     )
+
+
+def q_cross_entropy(
+    model: WorldModel, batch: UnrolledBatch, h_act: torch.Tensor, groups: TaskGroups
+) -> torch.Tensor:
+    """[B * T] cross-entropy of the Q head at action token t against the value target of
+    observation t: z_t is the return that followed the action taken there (zeros without a
+    Q head, so the component adds nothing)."""
+    if model.q_head is None:
+        return h_act.new_zeros(h_act.shape[0]).float()
+    return cross_entropy(model.q(h_act, groups), batch.target_value[:, :-1], model)
 
 
 @torch.no_grad()

@@ -62,6 +62,7 @@ class WorldModel(nn.Module):
         self.reward_head = TaskMLP(n, d, hidden, bins, per_task, zero_init=True)
         self.latent_head = TaskMLP(n, d, hidden, d, per_task)
         self.end_head = TaskMLP(n, d, hidden, 1, per_task, zero_init=True) if cfg.end_head else None
+        self.q_head = TaskMLP(n, d, hidden, bins, per_task, zero_init=True) if cfg.q_head else None
         self.has_text = any(s.action.kind == "text" for s in tasks.specs)
 
     @property
@@ -92,6 +93,11 @@ class WorldModel(nn.Module):
         """Action-token output -> logit [N] that the transition ends the episode (models with
         an end head only)."""
         return self.end_head(h, groups)[:, 0]
+
+    def q(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
+        """Action-token output -> logits [N, 2S+1] of the return after the action (models
+        with a Q head only)."""
+        return self.q_head(h, groups)
 
     def value(self, h: torch.Tensor, groups: TaskGroups) -> torch.Tensor:
         """Observation-token output -> value logits [N, 2S+1]."""
@@ -165,12 +171,14 @@ class WorldModel(nn.Module):
         h, cache, _ = self.transformer.step(a, state.cache, window=window)
         reward_logits, latent = self.reward(h, groups), self.next(h, groups)
         end_prob = self.end(h, groups).float().sigmoid() if self.end_head is not None else None
+        q = self.q(h, groups) if self.q_head is not None else None
         token = self.token(latent, groups)
         # In place into the cache the first step copied, unless autograd may need it (the
         # learner's value-gradient term differentiates through this step).
         inplace = not torch.is_grad_enabled()
         h, cache, _ = self.transformer.step(token, cache, window=window, inplace=inplace)
-        return self.predict(h, replace(state, cache=cache, latent=latent), reward_logits, end_prob)
+        state = replace(state, cache=cache, latent=latent)
+        return self.predict(h, state, reward_logits, end_prob, q)
 
     def predict(
         self,
@@ -178,6 +186,7 @@ class WorldModel(nn.Module):
         state: LatentState,
         reward_logits: torch.Tensor | None,
         end_prob: torch.Tensor | None = None,
+        q_logits: torch.Tensor | None = None,
     ) -> Prediction:
         logits, mean, log_std = self.pi(h, state.groups, state.commands, state.command_mask)
         value_logits = self.value(h, state.groups)
@@ -197,6 +206,7 @@ class WorldModel(nn.Module):
             value_logits=value_logits,
             reward_logits=reward_logits,
             end_prob=torch.zeros_like(h[:, 0]).float() if end_prob is None else end_prob,
+            q=None if q_logits is None else support_to_scalar(q_logits, *support),
         )
 
     def sample_actions(

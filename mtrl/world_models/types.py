@@ -178,6 +178,9 @@ class Prediction:
     # [B] P(the last transition ended the episode): the end head's, 0 at initial inference
     # or without an end head (``WorldModelConfig.end_head``).
     end_prob: torch.Tensor
+    # [B] Q of the last transition's action in its parent state (models with a Q head, after
+    # a recurrent step; ``WorldModelConfig.q_head``), else None.
+    q: torch.Tensor | None = None
 
     @property
     def ended(self) -> torch.Tensor:

@@ -122,6 +122,25 @@ def test_the_end_head_weighs_children_and_ends_them_past_one_half() -> None:
     assert trees[1.0].terminal[:, 1:][ended].all() and not trees[1.0].raw_value[:, 1:][ended].any()
 
 
+def test_the_q_head_sets_each_new_edge_to_its_q() -> None:
+    """With a Q head, a new child's value is (Q - r) / discount, so the edge the search backs
+    up (r + discount * v) is worth the Q head's Q(s, a), whatever V of the imagined latent."""
+    torch.manual_seed(0)
+    model = WorldModel(TASKS, preset("tiny", q_head=True)).eval()
+    with torch.no_grad():
+        model.q_head.b2[..., -3] = 30.0  # every (s, a): Q near h^-1(S - 2)
+        model.value_head.b2[..., 0] = 30.0  # every V near -h^-1(S): ignored below the root
+    actor = BatchedActor(model, TASKS, ActingConfig(SearchConfig(num_simulations=6)))
+    discounts = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    tree = actor.act(mixed_obs(), discounts=discounts, seed=1).search.tree
+    expanded = tree.visits[:, 1:] > 0
+    assert expanded.any()
+    edge = tree.reward[:, 1:] + tree.discount[:, None] * tree.raw_value[:, 1:]
+    q = edge[expanded]
+    assert (q > 50).all(), q  # Q's, not the value head's large negative V
+    torch.testing.assert_close(q, torch.full_like(q, q[0].item()), rtol=1e-4, atol=1e-3)
+
+
 def fake_output(visits: list[list[int]]) -> SearchOutput:
     counts = torch.tensor(visits, dtype=torch.int32)
     return SearchOutput(

@@ -373,6 +373,35 @@ def test_end_head_learns_which_transitions_ended(tasks: TaskSet) -> None:
     assert (step.end_prob > 0.5).tolist() == [True, False, True, False], step.end_prob
 
 
+def test_q_head_learns_the_return_after_each_first_action(tasks: TaskSet) -> None:
+    """Without a Q head the search gets no Q and the component is 0; with one, training on a
+    batch teaches the first imagined step's Q the value target of the batch's first
+    observation (the return after the action taken there)."""
+    batch = random_batch(tasks, [5, 5, 0, 3], steps=3)
+    obs = random_obs(tasks, [5, 5, 0, 3], seed=0)  # the batch's first observations
+    first_actions = Actions(batch.actions.index[:, 0], batch.actions.vector[:, 0])
+    returns = torch.tensor([[4.0, 2.0, 1.0], [-3.0, 0.0, 0.0], [10.0, 1.0, 0.0], [0.5, 0.0, 0.0]])
+    mask = torch.ones(4, 3, dtype=torch.bool)
+    batch = dataclasses.replace(batch, target_value=returns, mask=mask)
+    torch.manual_seed(0)
+    plain = WorldModel(tasks, preset("tiny"))
+    with torch.no_grad():
+        step = plain.recurrent_inference(plain.initial_inference(obs).state, first_actions)
+    assert plain.q_head is None and step.q is None
+    assert not plain.losses(batch).q.any()
+    torch.manual_seed(0)
+    model = WorldModel(tasks, preset("tiny", q_head=True))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        loss = model.losses(batch).total({"q": 10.0})
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
+    torch.testing.assert_close(step.q, returns[:, 0], atol=0.6, rtol=0.05)
+
+
 def test_training_and_search_see_the_same_first_step(tasks: TaskSet) -> None:
     """Training's teacher-forced forward and the search's first imagined step build the same
     tokens: the reward predicted for (o_0, a_0) agrees between them."""
