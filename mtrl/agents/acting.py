@@ -226,7 +226,6 @@ class BatchedActor:
             discounts.to(device)[task].float(),
         )
         step, step_fn = {"sim": 0}, self._recurrent_step(model)
-        discount = root_input.discount
 
         def recurrent_fn(parent: torch.Tensor, action: torch.Tensor) -> ModelOutput:
             step["sim"] += 1
@@ -238,7 +237,7 @@ class BatchedActor:
             logits = self._logits(pred, continuous, table)
             # Without an end head nothing ends: no terminal mask for the search to apply.
             ended = pred.ended if model.end_head is not None else None
-            value = child_value(pred, discount)
+            value = child_value(pred, root_input.discount)
             return ModelOutput(logits, value, pred.reward.float(), child, ended)
 
         out = search(root_input, recurrent_fn, self.config.search, seed=seed)
@@ -324,7 +323,7 @@ def child_value(pred: Prediction, discount: torch.Tensor | float) -> torch.Tenso
     on) with an end head. A child the end head ends is absorbing either way (worth 0)."""
     if pred.q is None:
         return pred.continued_value
-    return (pred.q.float() - pred.reward.float()) / discount
+    return torch.where(pred.ended, 0.0, (pred.q.float() - pred.reward.float()) / discount)
 
 
 def explore(

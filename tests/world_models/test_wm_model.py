@@ -8,11 +8,11 @@ import pytest
 import torch
 from wm_helpers import random_actions, random_batch, random_obs, select_rows
 
-from mtrl.envs.batch import TaskSet
+from mtrl.envs.batch import ObsBatch, TaskSet
 from mtrl.world_models import Actions, LatentState, Prediction, WorldModel, h, preset
 from mtrl.world_models.heads import MASKED
 from mtrl.world_models.losses import expand, run_transformer
-from mtrl.world_models.types import TaskGroups
+from mtrl.world_models.types import TaskGroups, UnrolledBatch
 
 MIXED = [0, 2, 4, 5, 1, 3, 4, 0]  # image, vector-continuous, text, vector-discrete, ...
 
@@ -351,25 +351,18 @@ def test_end_head_learns_which_transitions_ended(tasks: TaskSet) -> None:
     batch = dataclasses.replace(batch, target_end=ended, mask=torch.ones(4, 3, dtype=torch.bool))
     torch.manual_seed(0)
     plain = WorldModel(tasks, preset("tiny"))
-    with torch.no_grad():
-        step = plain.recurrent_inference(plain.initial_inference(obs).state, first_actions)
+    step = first_step(plain, obs, first_actions)
     assert plain.end_head is None and not step.end_prob.any()
     assert not plain.losses(batch).end.any()
     torch.manual_seed(0)
     model = WorldModel(tasks, preset("tiny", end_head=True))
-    with torch.no_grad():
-        step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
-    torch.testing.assert_close(step.end_prob, torch.full((4,), 0.5))
+    torch.testing.assert_close(
+        first_step(model, obs, first_actions).end_prob, torch.full((4,), 0.5)
+    )
     with pytest.raises(ValueError, match="needs target_end"):
         model.losses(dataclasses.replace(batch, target_end=None))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(40):
-        loss = model.losses(batch).total({"end": 10.0})
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
+    fit(model, batch, {"end": 10.0}, updates=40)
+    step = first_step(model, obs, first_actions)
     assert (step.end_prob > 0.5).tolist() == [True, False, True, False], step.end_prob
 
 
@@ -385,21 +378,29 @@ def test_q_head_learns_the_return_after_each_first_action(tasks: TaskSet) -> Non
     batch = dataclasses.replace(batch, target_value=returns, mask=mask)
     torch.manual_seed(0)
     plain = WorldModel(tasks, preset("tiny"))
-    with torch.no_grad():
-        step = plain.recurrent_inference(plain.initial_inference(obs).state, first_actions)
-    assert plain.q_head is None and step.q is None
+    assert plain.q_head is None and first_step(plain, obs, first_actions).q is None
     assert not plain.losses(batch).q.any()
     torch.manual_seed(0)
     model = WorldModel(tasks, preset("tiny", q_head=True))
+    fit(model, batch, {"q": 10.0}, updates=200)
+    step = first_step(model, obs, first_actions)
+    torch.testing.assert_close(step.q, returns[:, 0], atol=0.6, rtol=0.05)
+
+
+def first_step(model: WorldModel, obs: ObsBatch, actions: Actions) -> Prediction:
+    """The search's first imagined step from ``obs`` with ``actions``, without autograd."""
+    with torch.no_grad():
+        return model.recurrent_inference(model.initial_inference(obs).state, actions)
+
+
+def fit(model: WorldModel, batch: UnrolledBatch, weights: dict[str, float], updates: int) -> None:
+    """``updates`` Adam steps (lr 3e-3) on one batch's weighted losses."""
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(200):
-        loss = model.losses(batch).total({"q": 10.0})
+    for _ in range(updates):
+        loss = model.losses(batch).total(weights)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    with torch.no_grad():
-        step = model.recurrent_inference(model.initial_inference(obs).state, first_actions)
-    torch.testing.assert_close(step.q, returns[:, 0], atol=0.6, rtol=0.05)
 
 
 def test_training_and_search_see_the_same_first_step(tasks: TaskSet) -> None:
